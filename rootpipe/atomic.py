@@ -1,0 +1,65 @@
+"""Atomic outputs: write to a temporary sibling, rename into place on success.
+
+A killed job leaves only a ``.NAME.tmp-PID`` sibling, which no rule trusts and
+the next writer of the same output removes.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def remove_stale_temporaries(final: Path) -> None:
+    """Delete temporaries left next to ``final`` by killed writers."""
+    for stale in final.parent.glob(f".{final.name}.tmp-*"):
+        _remove(stale)
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | Path):
+    """Yield a temporary path to write; move it to ``final`` when the block succeeds.
+
+    Works for files and for directories (zarr stores). On an exception the
+    temporary is deleted and ``final`` is left as it was.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(final)
+    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+    _remove(tmp)
+    try:
+        yield tmp
+    except BaseException:
+        _remove(tmp)
+        raise
+    if tmp.is_dir() and final.exists():
+        _remove(final)  # os.replace cannot replace a non-empty directory
+    os.replace(tmp, final)
+
+
+def write_text_if_changed(path: str | Path, text: str) -> bool:
+    """Write ``text`` to ``path`` unless it already holds exactly that.
+
+    Keeping the old file (and its mtime) is what lets Snakemake skip every
+    job downstream of an unchanged batch list.
+
+    Returns
+    -------
+    bool
+        True if the file was (re)written.
+    """
+    path = Path(path)
+    if path.exists() and path.read_text() == text:
+        return False
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return True

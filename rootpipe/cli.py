@@ -1,0 +1,175 @@
+"""The ``rootpipe`` command: one subcommand per stage, plus ``run`` and ``demo``.
+
+Each stage subcommand parses arguments and calls the library; Snakemake rules
+call these same subcommands, so a stage behaves the same by hand and in a run.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILES = ("local", "slurm")
+
+
+def _config(arg):
+    from . import config
+
+    if arg is None and Path("config/config.yaml").exists():
+        arg = "config/config.yaml"
+    return config.load(arg)
+
+
+def _add_common(p: argparse.ArgumentParser, threads: bool = True) -> None:
+    p.add_argument("--config", help="config YAML file or inline JSON (default: config/config.yaml "
+                                    "if present, else the schema's defaults)")
+    if threads:
+        p.add_argument("--threads", type=int, default=1, help="cores to use (default 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def cmd_demo(a) -> None:
+    from .synthetic import make_campaign
+
+    truth = make_campaign(a.out_dir, n_series=a.series, n_timepoints=a.timepoints,
+                          image_size=(a.height, a.width), seed=a.seed, progress=not a.quiet)
+    print(f"demo: {len(truth)} images of {a.series} series x {a.timepoints} timepoints in "
+          f"{Path(a.out_dir) / 'images'}; truth in {Path(a.out_dir) / 'truth'}")
+
+
+def cmd_ingest(a) -> None:
+    from . import ingest
+
+    ingest.run(_config(a.config), threads=a.threads, progress=not a.quiet)
+
+
+def cmd_tile(a) -> None:
+    from .config import pixel_size_mm
+    from .ingest import read_batch
+    from .tile import tile_batch
+
+    cfg = _config(a.config)
+    tile_batch(read_batch(a.batch), a.out, cfg["tile"]["chunk_px"], cfg["tile"]["levels"],
+               pixel_size_mm(cfg), threads=a.threads, progress=not a.quiet)
+
+
+def cmd_segment(a) -> None:
+    from .segment import segment_batch
+
+    segment_batch(a.images, a.out, _config(a.config)["segment"], threads=a.threads, progress=not a.quiet)
+
+
+def cmd_traits(a) -> None:
+    from .config import pixel_size_mm
+    from .measure import measure_batch
+
+    cfg = _config(a.config)
+    measure_batch(a.segmentation, a.out, pixel_size_mm(cfg), cfg["traits"], threads=a.threads,
+                  progress=not a.quiet)
+
+
+def cmd_collect(a) -> None:
+    from .collect import run
+
+    run(a.manifest, a.traits, a.out)
+
+
+def cmd_track(a) -> None:
+    from .track import run
+
+    run(a.traits, a.out, _config(a.config), threads=a.threads, progress=not a.quiet)
+
+
+def cmd_report(a) -> None:
+    from .report import run
+
+    run(a.manifest, a.traits, a.growth, a.out, _config(a.config))
+
+
+def cmd_run(a, extra: list[str]) -> int:
+    from .run import run_workflow
+
+    return run_workflow(a.profile, a.configfile, extra)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="rootpipe", description=__doc__.splitlines()[0])
+    sub = top.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the whole workflow with Snakemake (extra arguments go to snakemake)")
+    p.add_argument("--profile", choices=PROFILES, default="local", help="where jobs run (default local)")
+    p.add_argument("--configfile", help="campaign config (default config/config.yaml)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="write a synthetic demo campaign with ground truth")
+    p.add_argument("out_dir")
+    p.add_argument("--series", type=int, default=6)
+    p.add_argument("--timepoints", type=int, default=4)
+    p.add_argument("--height", type=int, default=768)
+    p.add_argument("--width", type=int, default=1024)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("ingest", help="find, check and batch the campaign's images")
+    _add_common(p)
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("tile", help="one batch's images into an OME-Zarr store")
+    p.add_argument("batch", help="batch list file (results/batches/BATCH.tsv)")
+    p.add_argument("out", help="output store (results/images/BATCH.zarr)")
+    _add_common(p)
+    p.set_defaults(func=cmd_tile)
+
+    p = sub.add_parser("segment", help="root probability and mask for one batch")
+    p.add_argument("images", help="image store (results/images/BATCH.zarr)")
+    p.add_argument("out", help="output store (results/segmentation/BATCH.zarr)")
+    _add_common(p)
+    p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("traits", help="root traits of one batch's masks")
+    p.add_argument("segmentation", help="segmentation store (results/segmentation/BATCH.zarr)")
+    p.add_argument("out", help="output table (results/traits/BATCH.parquet)")
+    _add_common(p)
+    p.set_defaults(func=cmd_traits)
+
+    p = sub.add_parser("collect", help="join every batch's traits with the manifest")
+    p.add_argument("manifest")
+    p.add_argument("traits", nargs="*")
+    p.add_argument("--out", required=True, help="traits.parquet (a .csv is written beside it)")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("track", help="growth per series over time")
+    p.add_argument("traits", help="collected traits.parquet")
+    p.add_argument("out", help="growth.parquet")
+    _add_common(p)
+    p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("report", help="self-contained HTML report")
+    p.add_argument("manifest")
+    p.add_argument("traits")
+    p.add_argument("growth")
+    p.add_argument("out")
+    _add_common(p, threads=False)
+    p.set_defaults(func=cmd_report)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args, extra = parser().parse_known_args(argv)
+    if args.command == "run":
+        return args.func(args, extra)
+    if extra:
+        parser().error(f"unrecognised arguments: {' '.join(extra)}")
+    try:
+        args.func(args)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"rootpipe {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

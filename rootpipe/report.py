@@ -1,0 +1,156 @@
+"""Report: one self-contained HTML page (images embedded) to check a campaign.
+
+Summary with rejected files and their reasons, a QC gallery of masks over
+images, growth curves per series and trait distributions.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_path
+
+TRAIT_PLOTS = ["total_length_mm", "mean_diameter_mm", "n_tips", "network_area_mm2"]
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return f'<img src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+
+
+def overlay(rgb: np.ndarray, mask: np.ndarray, max_px: int = 480) -> np.ndarray:
+    """The image with the mask's outline and a light tint, scaled to at most ``max_px``."""
+    scale = min(1.0, max_px / max(rgb.shape[:2]))
+    size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+    small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    m = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    out = small.astype(np.float32)
+    out[m] = 0.6 * out[m] + 0.4 * np.array([255, 0, 255], np.float32)
+    edge = m & ~cv2.erode(m.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    out[edge] = (255, 0, 255)
+    return out.astype(np.uint8)
+
+
+def _jpeg(rgb: np.ndarray) -> str:
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return f'<img src="data:image/jpeg;base64,{base64.b64encode(data.tobytes()).decode()}">'
+
+
+def gallery_sample(traits: pd.DataFrame, n: int) -> pd.DataFrame:
+    """Up to ``n`` images spread over series and time (first and last of each series first)."""
+    if n <= 0 or traits.empty:
+        return traits.iloc[:0]
+    ordered = traits.sort_values(["series", "timestamp"])
+    ends = pd.concat([ordered.groupby("series").head(1), ordered.groupby("series").tail(1)])
+    rest = ordered.drop(ends.index)
+    return pd.concat([ends.drop_duplicates("image_id"), rest]).head(n).sort_values(["series", "timestamp"])
+
+
+def growth_figure(growth: pd.DataFrame):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for series, rows in growth.groupby("series"):
+        axes[0].plot(rows["timestamp"], rows["total_length_mm"], marker="o", label=series)
+        axes[1].plot(rows["timestamp"], rows["growth_rate_mm_per_day"], marker="o")
+        axes[2].plot(rows["timestamp"], rows["length_gained_mm"], marker="^", color="tab:green", alpha=0.6)
+        axes[2].plot(rows["timestamp"], -rows["length_lost_mm"], marker="v", color="tab:red", alpha=0.6)
+    axes[0].set_ylabel("total root length (mm)")
+    axes[1].set_ylabel("growth rate (mm/day)")
+    axes[2].set_ylabel("gained (+, green) / lost (-, red) since previous (mm)")
+    for ax in axes:
+        ax.tick_params(axis="x", rotation=30)
+    if growth["series"].nunique() <= 20:
+        axes[0].legend(fontsize=7, ncols=2)
+    fig.tight_layout()
+    return fig
+
+
+def traits_figure(traits: pd.DataFrame):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [c for c in TRAIT_PLOTS if c in traits.columns]
+    fig, axes = plt.subplots(1, max(1, len(names)), figsize=(4 * max(1, len(names)), 3.2))
+    for ax, name in zip(np.atleast_1d(axes), names):
+        ax.hist(traits[name].dropna(), bins=20, color="tab:blue", alpha=0.8)
+        ax.set_xlabel(name)
+    np.atleast_1d(axes)[0].set_ylabel("images")
+    fig.tight_layout()
+    return fig
+
+
+def _table(frame: pd.DataFrame, max_rows: int = 500) -> str:
+    shown = frame.head(max_rows)
+    more = f"<p>… and {len(frame) - max_rows} more rows (see the parquet table)</p>" if len(frame) > max_rows else ""
+    return shown.to_html(index=False, escape=True, float_format=lambda v: f"{v:.3g}", na_rep="") + more
+
+
+def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, results_dir: str | Path,
+           gallery_images: int = 12) -> str:
+    """The report page as an HTML string."""
+    from .segment import read_mask
+    from .tile import read_image_level
+
+    results_dir = Path(results_dir)
+    rejected = manifest[manifest["status"] == "rejected"]
+    accepted = manifest[manifest["status"] == "accepted"]
+    summary = pd.DataFrame([
+        ("files found", len(manifest)), ("images accepted", len(accepted)),
+        ("images rejected", len(rejected)), ("images measured", len(traits)),
+        ("series", accepted["series"].nunique()), ("sessions (days)", accepted["session"].nunique()),
+        ("batches", accepted["batch"].nunique()),
+        ("first image", str(accepted["timestamp"].min())), ("last image", str(accepted["timestamp"].max())),
+    ], columns=["", "value"])
+    parts = ["<h1>rootpipe report</h1>", "<h2>Summary</h2>", _table(summary)]
+    parts.append(f"<h2>Rejected files ({len(rejected)})</h2>")
+    parts.append(_table(rejected[["path", "reason"]]) if len(rejected) else "<p>None.</p>")
+    flagged = growth[growth["registration_ok"].eq(False) | growth["note"].fillna("").str.contains("same timestamp")]
+    parts.append("<h2>Growth per series</h2>")
+    if len(growth):
+        parts.append(_png(growth_figure(growth)))
+    parts.append(f"<h3>Registration flags ({len(flagged)})</h3>")
+    parts.append(_table(flagged[["series", "image_id", "shift_y_px", "shift_x_px", "registration_quality", "note"]])
+                 if len(flagged) else "<p>Every consecutive pair registered within limits.</p>")
+    parts.append("<h2>Trait distributions</h2>")
+    if len(traits):
+        parts.append(_png(traits_figure(traits)))
+    parts.append("<h2>QC gallery: masks over images</h2><div class='gallery'>")
+    for row in gallery_sample(traits, gallery_images).itertuples():
+        # A coarser pyramid level is plenty for a thumbnail and much cheaper to read.
+        level = int(max(0, np.floor(np.log2(max(row.height_px, row.width_px) / 480))))
+        rgb = read_image_level(results_dir / "images" / f"{row.batch}.zarr", row.image_id, level)
+        mask = read_mask(results_dir / "segmentation" / f"{row.batch}.zarr", row.image_id)
+        caption = html.escape(f"{row.image_id} · {row.total_length_mm:.1f} mm")
+        parts.append(f"<figure>{_jpeg(overlay(rgb, mask))}<figcaption>{caption}</figcaption></figure>")
+    parts.append("</div><h2>Growth table</h2>")
+    parts.append(_table(growth.drop(columns=[c for c in ("note",) if c in growth and growth[c].eq('').all()])))
+    style = ("body{font-family:sans-serif;margin:2em;max-width:1500px} table{border-collapse:collapse;font-size:12px}"
+             "td,th{border:1px solid #ccc;padding:2px 6px} .gallery{display:flex;flex-wrap:wrap;gap:8px}"
+             "figure{margin:0} figcaption{font-size:11px}")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>rootpipe report</title>"
+            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+
+
+def run(manifest_path, traits_path, growth_path, out, config: dict) -> Path:
+    page = render(pd.read_parquet(manifest_path), pd.read_parquet(traits_path), pd.read_parquet(growth_path),
+                  config["results_dir"], config["report"]["gallery_images"])
+    with atomic_path(out) as tmp:
+        Path(tmp).write_text(page)
+    print(f"report: {Path(out).resolve()}")
+    return Path(out)

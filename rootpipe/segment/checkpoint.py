@@ -1,0 +1,102 @@
+"""rootpipe checkpoints: safetensors weights plus a JSON header.
+
+The header says how to rebuild and feed the network (architecture, encoder,
+input normalisation, tile size, pixel size it was trained at) and records
+training data and validation scores. Loading reads tensors and JSON only:
+nothing is ever unpickled, so a checkpoint cannot run code.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+FORMAT = "rootpipe-checkpoint"
+HEADER_KEY = "rootpipe"
+DEFAULT_NORMALISATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+
+
+class NotACheckpoint(ValueError):
+    """The file is not a rootpipe checkpoint; it was not executed."""
+
+
+def read_header(path: str | Path) -> dict:
+    """Read a checkpoint's JSON header without loading its weights.
+
+    Raises
+    ------
+    NotACheckpoint
+        If the file is not a safetensors file with a rootpipe header.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    hint = ("rootpipe only loads checkpoints written by `rootpipe train` (a .safetensors file "
+            "with a rootpipe header); pickled .pt/.pth files are refused because loading them "
+            "can run arbitrary code")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except Exception as exc:
+        raise NotACheckpoint(f"{path} is not a safetensors file ({exc}); {hint}") from None
+    if HEADER_KEY not in metadata:
+        raise NotACheckpoint(f"{path} has no rootpipe header; {hint}")
+    header = json.loads(metadata[HEADER_KEY])
+    if header.get("format") != FORMAT:
+        raise NotACheckpoint(f"{path} header format is {header.get('format')!r}, not {FORMAT!r}")
+    return header
+
+
+def build_model(header: dict):
+    """An untrained smp network as the header describes it."""
+    import segmentation_models_pytorch as smp
+
+    architecture = getattr(smp, header["architecture"], None)
+    if architecture is None:
+        raise ValueError(f"unknown smp architecture {header['architecture']!r}")
+    return architecture(encoder_name=header["encoder"], encoder_weights=None,
+                        in_channels=header.get("in_channels", 3), classes=header.get("classes", 1))
+
+
+def load(path: str | Path, device="cpu"):
+    """Load a checkpoint.
+
+    Returns
+    -------
+    (model, header)
+        The network in eval mode on ``device``, and the header dict.
+    """
+    from safetensors.torch import load_file
+
+    header = read_header(path)
+    model = build_model(header)
+    state = load_file(str(path), device="cpu")
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise NotACheckpoint(f"{path} weights do not fit {header['architecture']}/"
+                             f"{header['encoder']}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    return model.to(device).eval(), header
+
+
+def save(model, path: str | Path, header: dict) -> None:
+    """Write ``model`` with ``header`` (architecture, encoder, ... ) atomically."""
+    from safetensors.torch import save_file
+
+    from ..atomic import atomic_path
+
+    header = {"format": FORMAT, "normalisation": DEFAULT_NORMALISATION, "in_channels": 3,
+              "classes": 1, **header}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={HEADER_KEY: json.dumps(header)})
+
+
+def new(path: str | Path, architecture: str = "Unet", encoder: str = "resnet18", seed: int = 0,
+        **header) -> None:
+    """Write a freshly initialised checkpoint (a starting point for training, and for tests)."""
+    import torch
+
+    torch.manual_seed(seed)
+    head = {"architecture": architecture, "encoder": encoder, **header}
+    save(build_model({"in_channels": 3, "classes": 1, **head}), path, head)

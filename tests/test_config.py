@@ -1,0 +1,24 @@
+import pytest
+
+from rootpipe import config
+
+
+def test_defaults_are_filled_including_nested_sections():
+    c = config.load({})
+    assert c["segment"]["tile_px"] == 512 and c["batch_size"] == 50
+
+
+def test_invalid_values_name_the_key():
+    with pytest.raises(ValueError, match="segment.tile_px"):
+        config.load({"segment": {"tile_px": 100}})
+    with pytest.raises(ValueError, match="Additional properties"):
+        config.load({"batchsize": 3})
+
+
+def test_dpi_gives_pixel_size():
+    assert config.pixel_size_mm(config.load({"dpi": 254, "pixel_size_mm": None})) == pytest.approx(0.1)
+
+
+def test_shipped_config_is_valid():
+    c = config.load(config.SCHEMA_PATH.parents[2] / "config" / "config.yaml")
+    assert c["series_fields"] == ["tube", "window"]

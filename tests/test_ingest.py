@@ -1,0 +1,101 @@
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rootpipe import config as cfg
+from rootpipe import ingest
+
+from conftest import write_png
+
+
+def campaign(tmp_path, dates=("2026-05-01", "2026-05-08"), series=("T01_L01", "T01_L02"), seed=0):
+    rng = np.random.default_rng(seed)
+    folder = tmp_path / "images"
+    for date in dates:
+        for s in series:
+            write_png(folder / f"{s}_{date}.png", rng.integers(0, 255, (32, 48, 3), dtype=np.uint8))
+    (tmp_path / "meta.csv").write_text("tube,window,genotype\nT01,L01,WT\nT01,L02,mutA\n")
+    return cfg.load({"input_dir": str(folder), "results_dir": str(tmp_path / "results"),
+                     "metadata_csv": str(tmp_path / "meta.csv"), "batch_size": 50})
+
+
+def test_manifest_columns_ids_batches_and_metadata(tmp_path):
+    config = campaign(tmp_path)
+    m = ingest.run(config, progress=False)
+    assert (m["status"] == "accepted").all()
+    assert set(m["series"]) == {"T01_L01", "T01_L02"}
+    assert set(m["batch"]) == {"2026-05-01-001", "2026-05-08-001"}
+    assert m.loc[m["series"] == "T01_L02", "genotype"].eq("mutA").all()
+    assert m["image_id"].str.match(r"T01_L0[12]_20260508T000000_[0-9a-f]{8}|T01_L0[12]_20260501T000000_[0-9a-f]{8}").all()
+    assert pd.api.types.is_datetime64_any_dtype(m["timestamp"])
+    batch = ingest.read_batch(tmp_path / "results/batches/2026-05-01-001.tsv")
+    assert len(batch) == 2 and set(batch["image_id"]) <= set(m["image_id"])
+
+
+def test_new_timepoint_keeps_ids_and_old_batch_files(tmp_path):
+    config = campaign(tmp_path)
+    first = ingest.run(config, progress=False)
+    old_batch = tmp_path / "results/batches/2026-05-01-001.tsv"
+    os.utime(old_batch, (1, 1))  # a recognisable mtime: a rewrite would change it
+    write_png(tmp_path / "images/T01_L01_2026-05-15.png", np.zeros((32, 48, 3), np.uint8))
+    second = ingest.run(config, progress=False)
+    assert set(first["image_id"]) < set(second["image_id"])
+    assert old_batch.stat().st_mtime == 1
+    assert (tmp_path / "results/batches/2026-05-15-001.tsv").exists()
+
+
+def test_batches_are_capped(tmp_path):
+    config = campaign(tmp_path, series=[f"T01_L{i:02d}" for i in range(1, 8)])
+    config["metadata_csv"] = None
+    config["batch_size"] = 3
+    m = ingest.run(config, progress=False)
+    sizes = m.groupby("batch").size()
+    assert sizes.max() == 3 and len(sizes) == 6  # 7 images per day -> 3 + 3 + 1
+
+
+def test_rejects_are_recorded_not_fatal(tmp_path, bad_files):
+    config = campaign(tmp_path)
+    names = bad_files(tmp_path / "images", "T02_L01_2026-05-01", "T02_L02_2026-05-01", "T02_L03_2026-05-01")
+    (tmp_path / "images/notes_2026.png").write_bytes((tmp_path / "images/T01_L01_2026-05-01.png").read_bytes())
+    m = ingest.run(config, progress=False)
+    reasons = m.set_index("file")["reason"]
+    assert "empty" in reasons[names["zero"]]
+    assert "truncated" in reasons[names["truncated"]]
+    assert "cannot decode" in reasons[names["text"]]
+    assert "does not match filename_pattern" in reasons["notes_2026.png"]
+    assert (m["status"] == "accepted").sum() == 4
+    assert m.loc[m["status"] == "rejected", "batch"].isna().all()
+
+
+def test_duplicate_copy_is_rejected(tmp_path):
+    config = campaign(tmp_path)
+    src = tmp_path / "images/T01_L01_2026-05-01.png"
+    (tmp_path / "images/sub").mkdir()
+    (tmp_path / "images/sub/T01_L01_2026-05-01.png").write_bytes(src.read_bytes())
+    m = ingest.run(config, progress=False)
+    dup = m[m["reason"].fillna("").str.startswith("duplicate of")]
+    assert len(dup) == 1 and (m["status"] == "accepted").sum() == 4
+
+
+def test_unchanged_files_are_not_decoded_again(tmp_path, monkeypatch):
+    config = campaign(tmp_path)
+    ingest.run(config, progress=False)
+    calls = []
+    real = ingest.check_file
+    monkeypatch.setattr(ingest, "check_file", lambda p: calls.append(p) or real(p))
+    write_png(tmp_path / "images/T01_L01_2026-05-15.png", np.zeros((32, 48, 3), np.uint8))
+    ingest.run(config, progress=False)
+    assert [os.path.basename(p) for p in calls] == ["T01_L01_2026-05-15.png"]
+
+
+def test_pattern_errors_name_the_problem(tmp_path):
+    config = campaign(tmp_path)
+    config["series_fields"] = ["plant"]
+    with pytest.raises(ValueError, match="no named group for \\['plant'\\]"):
+        ingest.build_manifest(config)
+    config = campaign(tmp_path)
+    config["input_dir"] = str(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="input_dir"):
+        ingest.build_manifest(config)

@@ -1,0 +1,95 @@
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rootpipe import config as cfg
+from rootpipe.segment import checkpoint, read_mask, read_probability, segment_batch, to_mask
+from rootpipe.segment.tiling import blend_window, predict_tiled, tile_starts
+from rootpipe.tile import tile_batch
+
+from conftest import write_png
+
+
+@pytest.mark.parametrize("length,tile,overlap", [(1000, 256, 64), (256, 256, 64), (257, 256, 64), (100, 256, 32)])
+def test_tiles_cover_the_image_with_the_overlap(length, tile, overlap):
+    starts = tile_starts(length, tile, overlap)
+    assert starts[0] == 0 and starts[-1] + tile >= length
+    assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
+
+
+def test_blended_prediction_of_a_pointwise_model_is_exact(rng):
+    image = rng.integers(0, 255, (300, 517, 3), dtype=np.uint8)
+    pointwise = lambda tiles: tiles.mean(axis=-1) / 255.0
+    out = predict_tiled(image, pointwise, tile=128, overlap=32, batch_tiles=3)
+    assert out.shape == (300, 517)
+    np.testing.assert_allclose(out, image.mean(axis=-1) / 255.0, atol=1e-5)
+    small = predict_tiled(image[:50, :70], pointwise, tile=128, overlap=32)
+    np.testing.assert_allclose(small, image[:50, :70].mean(axis=-1) / 255.0, atol=1e-5)
+
+
+def test_blend_window_fades_at_borders():
+    w = blend_window(64, 64, 16, 16)
+    assert w[32, 32] == 1.0 and w[0, 32] < 0.05 and w.min() > 0
+
+
+def test_pickle_checkpoint_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(pickle.dumps({"state_dict": Evil()}))
+    with pytest.raises(checkpoint.NotACheckpoint, match="not a safetensors file"):
+        checkpoint.load(bad)
+    assert not marker.exists()
+
+
+def test_safetensors_without_rootpipe_header_is_refused(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(checkpoint.NotACheckpoint, match="no rootpipe header"):
+        checkpoint.read_header(tmp_path / "other.safetensors")
+
+
+def test_to_mask_drops_specks():
+    p = np.zeros((50, 50), np.float32)
+    p[10:12, 10:12] = 0.9  # 4 px speck
+    p[20:40, 30:33] = 0.9  # 60 px root
+    m = to_mask(p, 0.5, min_object_area_px=10)
+    assert m[10, 10] == 0 and m[25, 31] == 1 and m.sum() == 60
+
+
+def _batch(tmp_path, rng, n=2, shape=(96, 160, 3)):
+    paths = [write_png(tmp_path / f"img{i}.png", rng.integers(0, 255, shape, dtype=np.uint8)) for i in range(n)]
+    batch = pd.DataFrame({"image_id": [f"id{i}" for i in range(n)], "path": [str(p) for p in paths]})
+    tile_batch(batch, tmp_path / "images.zarr", chunk_px=64, levels=2)
+    return tmp_path / "images.zarr"
+
+
+def test_unet_checkpoint_segments_a_batch(tmp_path, rng):
+    images = _batch(tmp_path, rng)
+    checkpoint.new(tmp_path / "m.safetensors", encoder="resnet18", tile_px=64)
+    settings = cfg.load({"segment": {"method": "unet", "checkpoint": str(tmp_path / "m.safetensors"),
+                                     "tile_px": 64, "overlap_px": 16, "precision": "fp32"}})["segment"]
+    segment_batch(images, tmp_path / "seg.zarr", settings)
+    prob = read_probability(tmp_path / "seg.zarr", "id1")
+    mask = read_mask(tmp_path / "seg.zarr", "id1")
+    assert prob.shape == mask.shape == (96, 160) and prob.dtype == np.uint8
+    assert set(np.unique(mask)) <= {0, 1}
+
+
+def test_classical_finds_a_bright_line(tmp_path):
+    from rootpipe.segment.classical import probability
+
+    img = np.full((128, 128, 3), 80, np.uint8)
+    img[:, 60:66] = 200
+    noisy = np.clip(img + np.random.default_rng(0).normal(0, 5, img.shape), 0, 255).astype(np.uint8)
+    mask = probability(noisy) > 0.5
+    assert mask[10:118, 61:65].mean() > 0.9
+    assert mask[:, :50].mean() < 0.01

@@ -1,0 +1,39 @@
+import numpy as np
+import pandas as pd
+import zarr
+
+from rootpipe.tile import read_image_level, tile_batch
+
+from conftest import write_png
+
+
+def test_batch_store_is_ome_zarr_with_pyramid_and_one_shard_per_image(tmp_path, rng):
+    rgb = rng.integers(0, 255, (300, 420, 3), dtype=np.uint8)
+    grey = rng.integers(0, 255, (100, 90), dtype=np.uint8)
+    batch = pd.DataFrame({"image_id": ["a", "b"],
+                          "path": [str(write_png(tmp_path / "a.png", rgb)), str(write_png(tmp_path / "b.png", grey))]})
+    store = tmp_path / "batch.zarr"
+    tile_batch(batch, store, chunk_px=128, levels=3, pixel_size_mm=0.05, threads=2)
+    assert np.array_equal(read_image_level(store, "a", 0), rgb)
+    assert np.array_equal(read_image_level(store, "b", 0), np.repeat(grey[..., None], 3, -1))
+    group = zarr.open_group(store, mode="r")["a"]
+    ome = group.attrs["ome"]
+    assert ome["version"] == "0.5"
+    datasets = ome["multiscales"][0]["datasets"]
+    assert [d["path"] for d in datasets] == ["s0", "s1", "s2"]
+    assert datasets[1]["coordinateTransformations"][0]["scale"] == [1.0, 0.1, 0.1]
+    assert group["s1"].shape == (3, 150, 210) and group["s2"].shape == (3, 75, 105)
+    s0 = group["s0"]
+    assert s0.chunks == (3, 128, 128)
+    assert s0.shards == (3, 384, 512)  # the whole image in one shard: one writer per shard
+    assert not list(tmp_path.glob(".batch.zarr.tmp-*"))
+
+
+def test_failed_tiling_leaves_no_store(tmp_path):
+    batch = pd.DataFrame({"image_id": ["x"], "path": [str(tmp_path / "missing.png")]})
+    store = tmp_path / "batch.zarr"
+    try:
+        tile_batch(batch, store)
+    except FileNotFoundError:
+        pass
+    assert not store.exists() and not list(tmp_path.glob(".batch.zarr.tmp-*"))

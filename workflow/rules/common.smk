@@ -1,0 +1,32 @@
+import json
+import shlex
+from pathlib import Path
+
+from snakemake.utils import validate
+
+# Fills defaults too, so every rule below sees a complete configuration.
+validate(config, "../schemas/config.schema.yaml")
+
+RESULTS = config["results_dir"]
+
+
+def batches():
+    """Batch names, known once ingest has run (it is a checkpoint).
+
+    Reading the small list-file folder is all the module-level work a job does;
+    the manifest itself is never a dependency of a per-batch rule.
+    """
+    checkpoints.ingest.get()
+    return sorted(p.stem for p in Path(RESULTS, "batches").glob("*.tsv"))
+
+
+def per_batch(pattern):
+    return lambda wildcards: expand(pattern, batch=batches())
+
+
+def settings(*keys):
+    """The config slice a rule's output depends on, as a shell-quoted JSON argument.
+
+    Passed as a param, so changing it re-runs exactly the rules that use it.
+    """
+    return shlex.quote(json.dumps({k: config[k] for k in keys}, sort_keys=True))

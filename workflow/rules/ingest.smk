@@ -1,0 +1,17 @@
+checkpoint ingest:
+    input:
+        # The folder's mtime changes when files are added; `rootpipe run` also
+        # forces this cheap, incremental rule so images in sub-folders are seen.
+        config["input_dir"],
+        ([config["metadata_csv"]] if config["metadata_csv"] else []),
+    output:
+        f"{RESULTS}/manifest.parquet",
+    params:
+        config=settings("input_dir", "results_dir", "extensions", "filename_pattern",
+                        "series_fields", "timestamp_fields", "timestamp_format",
+                        "metadata_csv", "batch_size"),
+    threads: 2
+    log:
+        f"{RESULTS}/logs/ingest.log",
+    shell:
+        "rootpipe ingest --config {params.config} --threads {threads} > {log} 2>&1"

@@ -1,0 +1,16 @@
+rule report:
+    input:
+        manifest=f"{RESULTS}/manifest.parquet",
+        traits=f"{RESULTS}/traits.parquet",
+        growth=f"{RESULTS}/growth.parquet",
+        images=per_batch(f"{RESULTS}/images/{{batch}}.zarr"),
+        segmentation=per_batch(f"{RESULTS}/segmentation/{{batch}}.zarr"),
+    output:
+        f"{RESULTS}/report.html",
+    params:
+        config=settings("report", "results_dir"),
+    log:
+        f"{RESULTS}/logs/report.log",
+    shell:
+        "rootpipe report {input.manifest} {input.traits} {input.growth} {output} "
+        "--config {params.config} 2> {log}"

@@ -1,0 +1,17 @@
+rule segment:
+    input:
+        images=f"{RESULTS}/images/{{batch}}.zarr",
+        # The model file is an input: replacing it re-segments every batch.
+        model=([config["segment"]["checkpoint"]] if config["segment"]["method"] == "unet" else []),
+    output:
+        directory(f"{RESULTS}/segmentation/{{batch}}.zarr"),
+    params:
+        config=settings("segment"),
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    log:
+        f"{RESULTS}/logs/segment/{{batch}}.log",
+    shell:
+        "rootpipe segment {input.images} {output} --config {params.config} --threads {threads} 2> {log}"

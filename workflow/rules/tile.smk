@@ -1,0 +1,15 @@
+rule tile:
+    input:
+        f"{RESULTS}/batches/{{batch}}.tsv",
+    output:
+        directory(f"{RESULTS}/images/{{batch}}.zarr"),
+    params:
+        config=settings("tile", "pixel_size_mm", "dpi"),
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    log:
+        f"{RESULTS}/logs/tile/{{batch}}.log",
+    shell:
+        "rootpipe tile {input} {output} --config {params.config} --threads {threads} 2> {log}"
