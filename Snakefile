@@ -1,2 +1,10 @@
 # rootpipe: the workflow lives in workflow/ (the Snakemake workflow catalog layout).
 include: "workflow/Snakefile"
+
+
+# Snakemake does not take the default target from an included file: name it here.
+rule default:
+    input:
+        rules.all.input,
+    localrule: True
+    default_target: True

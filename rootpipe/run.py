@@ -11,6 +11,7 @@ import fcntl
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,10 +50,11 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
         # Ingest is cheap and incremental; forcing it is how new images in
         # sub-folders (which do not touch the top folder's mtime) are found.
         force = [] if dry or "--forcerun" in extra else ["--forcerun", "ingest"]
+        started = time.time()
         status = subprocess.run(base + force + extra, env=env).returncode
     if status == 0 and not dry:
         report = _results_dir(configfile) / "report.html"
-        if report.exists():
+        if report.exists() and report.stat().st_mtime >= started - 1:
             print(f"rootpipe run: done. Report: {report.resolve()}")
     return status
 

@@ -27,6 +27,8 @@ def per_batch(pattern):
 def settings(*keys):
     """The config slice a rule's output depends on, as a shell-quoted JSON argument.
 
-    Passed as a param, so changing it re-runs exactly the rules that use it.
+    Passed as a param, so changing it re-runs exactly the rules that use it. A
+    function, because a plain string's braces would be read as wildcards.
     """
-    return shlex.quote(json.dumps({k: config[k] for k in keys}, sort_keys=True))
+    value = shlex.quote(json.dumps({k: config[k] for k in keys}, sort_keys=True))
+    return lambda wildcards: value

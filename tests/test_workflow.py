@@ -1,0 +1,198 @@
+"""End-to-end Snakemake runs on small synthetic campaigns (real rules, real stores)."""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+import zarr
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+SIZE = ("--height", "256", "--width", "320")
+
+
+def rootpipe(cwd, *args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "rootpipe.cli", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True)
+    if check and proc.returncode:
+        raise AssertionError(f"rootpipe {' '.join(map(str, args))} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def make_run_dir(path, campaign, dates, **config):
+    """A campaign folder holding only ``dates``, and a config.yaml pointing at it."""
+    images = path / "campaign" / "images"
+    images.mkdir(parents=True)
+    for date in dates:
+        for f in (campaign / "images").glob(f"*_{date}.png"):
+            shutil.copy2(f, images / f.name)
+    shutil.copy2(campaign / "metadata.csv", path / "campaign" / "metadata.csv")
+    settings = {"input_dir": "campaign/images", "metadata_csv": "campaign/metadata.csv",
+                "results_dir": "results", "pixel_size_mm": 0.05, **config}
+    (path / "config.yaml").write_text(yaml.safe_dump(settings))
+    return path
+
+
+def dates_of(campaign):
+    return sorted({re.search(r"\d{4}-\d{2}-\d{2}", f.name).group() for f in (campaign / "images").glob("*.png")})
+
+
+def job_counts(dry_run_output: str) -> dict:
+    """Snakemake's own 'Job stats' table of a dry run, as {rule: count}."""
+    table = dry_run_output.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory):
+    out = tmp_path_factory.mktemp("campaign")
+    rootpipe(out, "demo", "full", "--series", 3, "--timepoints", 3, *SIZE, "--quiet")
+    return out / "full"
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory, campaign, bad_files_module):
+    """Two timepoints plus three bad files, run through `rootpipe run`."""
+    run = make_run_dir(tmp_path_factory.mktemp("run"), campaign, dates_of(campaign)[:2])
+    bad_files_module(run / "campaign" / "images", "T09_L01_2026-05-01", "T09_L02_2026-05-01", "T09_L03_2026-05-01")
+    proc = rootpipe(run, "run", "--configfile", "config.yaml")
+    return run, proc
+
+
+@pytest.fixture(scope="module")
+def bad_files_module():
+    from conftest import write_jpeg
+
+    def make(folder, stem_zero, stem_truncated, stem_text):
+        (folder / f"{stem_zero}.png").write_bytes(b"")
+        good = write_jpeg(folder / f"{stem_truncated}.jpg",
+                          np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+        good.write_bytes(good.read_bytes()[:1500])
+        (folder / f"{stem_text}.png").write_text("not an image\n")
+
+    return make
+
+
+def test_run_writes_one_row_per_image_and_per_series_timepoint(first_run, campaign):
+    run, proc = first_run
+    assert "Report:" in proc.stdout
+    manifest = pd.read_parquet(run / "results/manifest.parquet")
+    traits = pd.read_parquet(run / "results/traits.parquet")
+    growth = pd.read_parquet(run / "results/growth.parquet")
+    accepted = manifest[manifest["status"] == "accepted"]
+    assert len(accepted) == 6 and len(traits) == 6
+    assert sorted(traits["image_id"]) == sorted(accepted["image_id"])
+    assert {"genotype", "treatment", "tube", "window", "total_length_mm"} <= set(traits.columns)
+    assert len(growth) == 3 * 2 and set(growth["timepoint"]) == {1, 2}
+    assert {"genotype", "treatment"} <= set(growth.columns)
+    assert pd.read_csv(run / "results/traits.csv").shape[0] == 6
+
+
+def test_bad_files_are_rejected_with_reasons_and_reported(first_run):
+    run, _ = first_run
+    manifest = pd.read_parquet(run / "results/manifest.parquet")
+    rejected = manifest[manifest["status"] == "rejected"].set_index("file")["reason"]
+    assert "empty" in rejected["T09_L01_2026-05-01.png"]
+    assert "truncated" in rejected["T09_L02_2026-05-01.jpg"]
+    assert "cannot decode" in rejected["T09_L03_2026-05-01.png"]
+    html = (run / "results/report.html").read_text()
+    assert "Rejected files (3)" in html
+    for name in rejected.index:
+        assert name in html
+    assert html.count("data:image/jpeg;base64") >= 6 and "data:image/png;base64" in html
+
+
+def test_lengths_agree_with_the_generator_truth(first_run, campaign):
+    run, _ = first_run
+    traits = pd.read_parquet(run / "results/traits.parquet")
+    truth = pd.read_csv(campaign / "truth/lengths.csv")
+    both = traits.merge(truth[["file", "true_length_mm"]], on="file")
+    error = both["total_length_mm"] / both["true_length_mm"] - 1
+    assert len(both) == 6
+    assert error.abs().max() <= 0.10, both.assign(error=error)[["file", "true_length_mm", "total_length_mm", "error"]]
+
+
+def test_new_timepoint_reruns_only_its_batches(first_run, campaign, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(first_run[0], run, symlinks=True)  # copy2 keeps mtimes: the copy is up to date
+    old_store = run / "results/segmentation" / f"{dates_of(campaign)[0]}-001.zarr"
+    before = old_store.stat().st_mtime_ns
+    new_date = dates_of(campaign)[2]
+    for f in (campaign / "images").glob(f"*_{new_date}.png"):
+        shutil.copy2(f, run / "campaign/images" / f.name)
+    rootpipe(run, "run", "--configfile", "config.yaml", "--until", "ingest")
+    dry = rootpipe(run, "run", "--configfile", "config.yaml", "-n").stdout
+    assert job_counts(dry) == {"tile": 1, "segment": 1, "traits": 1, "collect": 1, "track": 1,
+                               "report": 1, "default": 1}
+    assert f"{new_date}-001" in dry
+    rootpipe(run, "run", "--configfile", "config.yaml")
+    assert old_store.stat().st_mtime_ns == before
+    growth = pd.read_parquet(run / "results/growth.parquet")
+    assert len(growth) == 3 * 3
+    assert "Nothing to be done" in rootpipe(run, "run", "--configfile", "config.yaml", "-n").stdout
+
+
+def test_slurm_profile_asks_a_gpu_for_segment_only(campaign, tmp_path):
+    run = make_run_dir(tmp_path, campaign, dates_of(campaign)[:1])
+    rootpipe(run, "ingest", "--config", "config.yaml", "--quiet")
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--snakefile", ROOT / "Snakefile",
+                           "--profile", ROOT / "profiles/slurm", "--configfile", "config.yaml"],
+                          cwd=run, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    jobs = {m.group(1): m.group(2) for m in re.finditer(r"rule (\w+):\n(?:    .*\n)*?    resources: (.*)", out)}
+    assert {"tile", "segment", "traits", "collect", "track", "report"} <= set(jobs)
+    assert re.search(r"\bgpu=1\b", jobs["segment"])
+    assert all("gpu" not in res for rule, res in jobs.items() if rule != "segment")
+
+
+def _wait_for(predicate, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_killed_during_segmentation_then_rerun_gives_the_same_tables(campaign, tmp_path):
+    from rootpipe.segment import checkpoint
+
+    model = tmp_path / "unet.safetensors"
+    checkpoint.new(model, encoder="resnet18", tile_px=128)
+    unet = {"segment": {"method": "unet", "checkpoint": str(model), "tile_px": 128, "overlap_px": 32,
+                        "precision": "fp32"}}
+    dates = dates_of(campaign)[:2]
+    clean = make_run_dir(tmp_path / "clean", campaign, dates, **unet)
+    rootpipe(clean, "run", "--configfile", "config.yaml")
+
+    killed = make_run_dir(tmp_path / "killed", campaign, dates, **unet)
+    seg_dir = killed / "results/segmentation"
+    proc = subprocess.Popen([sys.executable, "-m", "rootpipe.cli", "run", "--configfile", "config.yaml"],
+                            cwd=killed, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        started = _wait_for(lambda: any(seg_dir.glob(".*.zarr.tmp-*")), timeout=120)
+        os.killpg(proc.pid, signal.SIGKILL)  # the whole run: snakemake and its jobs
+    finally:
+        proc.wait()
+    assert started, "segmentation never started"
+    # Nothing half-written under a final name: each store there is complete.
+    for store in seg_dir.glob("*.zarr"):
+        group = zarr.open_group(store, mode="r")
+        assert all("mask" in group[i] for i in group.attrs["rootpipe"]["images"])
+    assert not (killed / "results/traits.parquet").exists()
+
+    rootpipe(killed, "run", "--configfile", "config.yaml")
+    assert not list(seg_dir.glob(".*.tmp-*"))
+    for table in ("traits.parquet", "growth.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(killed / "results" / table),
+                                      pd.read_parquet(clean / "results" / table))
