@@ -9,7 +9,7 @@ camera shift per visit, so that they are a fair test for segmentation and for
 the growth statistics further down the pipeline.
 
 Because the geometry is known, the ground truth is exact: a binary root mask
-per image (the rendered root region), the centre-line length of every root
+per image (the rendered root region), the end-to-end length of every root
 at every timepoint, and the camera shift applied to each image.
 
 Layout written by :func:`make_campaign`::
@@ -20,6 +20,10 @@ Layout written by :func:`make_campaign`::
         truth/{tube}_{window}_{date}.png  mask, uint8, 0 = soil, 255 = root
         truth/lengths.csv                 one row per image
         truth/roots.csv                   one row per root per image
+
+Lengths are end to end along each root's axis (``length_px``, summed per
+image into ``true_length_px``): the centre-line plus the rounded apex, and the
+rounded base of a primary; ``centreline_length_px`` is the centre-line alone.
 
 Conventions
 -----------
@@ -449,6 +453,21 @@ def _visible_polyline(root: Root, length: float) -> tuple[np.ndarray, np.ndarray
     return xy, r
 
 
+def end_to_end_length(root: Root, length: float) -> float:
+    """Length (px) of a rendered root from end to end along its axis.
+
+    The centre-line up to ``length`` plus the rounded ends that stick out
+    beyond it: the apex always, the base only for a primary (a lateral's base
+    lies inside its parent). This is what a root measured in an image is: its
+    apex is where the root ends, not the centre of the apex's curvature.
+    """
+    if length <= 0:
+        return 0.0
+    xy, r = _visible_polyline(root, length)
+    ends = r[-1] + (r[0] if root.parent_id < 0 else 0.0)
+    return polyline_length(xy) + float(ends)
+
+
 def polyline_length(xy: np.ndarray) -> float:
     """Sum of segment lengths of a polyline ``(n, 2)``, px."""
     return float(_arc_length(xy)[-1]) if len(xy) else 0.0
@@ -771,15 +790,15 @@ def generate_campaign(n_series: int = 6, n_timepoints: int = 4,
             coverage = _composite_roots(rgb, roots, lengths, t, duration,
                                         _crop(soil.root_texture, shape, shift), shift)
             image = _finish(rgb, rng, soil.illumination)
-            true_px = sum(polyline_length(_visible_polyline(r, L)[0])
-                          for r, L in zip(roots, lengths) if L > 0)
+            end_to_end = [end_to_end_length(r, L) for r, L in zip(roots, lengths)]
+            true_px = sum(end_to_end)
             record = {"file": name, "tube": tube, "window": window, "series": series,
                       "date": date, "true_length_px": true_px,
                       "true_length_mm": true_px * pixel_size_mm,
                       "shift_y_px": shift[0], "shift_x_px": shift[1]}
             root_rows = [{"file": name, "series": series, "date": date, "root_id": r.root_id,
-                          "parent_id": r.parent_id, "length_px": float(L)}
-                         for r, L in zip(roots, lengths)]
+                          "parent_id": r.parent_id, "length_px": e, "centreline_length_px": float(L)}
+                         for r, L, e in zip(roots, lengths, end_to_end)]
             yield record, image, coverage >= 0.5, root_rows
 
 

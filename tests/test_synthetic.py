@@ -82,7 +82,8 @@ def test_files_and_tables(campaign):
 def test_roots_table_adds_up_to_lengths(campaign):
     out, lengths = campaign
     roots = pd.read_csv(out / "truth" / "roots.csv")
-    assert list(roots.columns) == ["file", "series", "date", "root_id", "parent_id", "length_px"]
+    assert list(roots.columns) == ["file", "series", "date", "root_id", "parent_id", "length_px",
+                                   "centreline_length_px"]
     total = roots.groupby("file")["length_px"].sum()
     assert np.allclose(total[lengths["file"]].to_numpy(), lengths["true_length_px"], rtol=1e-9)
     assert (roots["length_px"] >= 0).all()

@@ -46,14 +46,35 @@ def ridge_response(gray: np.ndarray, sigmas=(1.5, 3.0, 5.0)) -> np.ndarray:
     return best
 
 
-def probability(rgb: np.ndarray, sigmas=(1.5, 3.0, 5.0), contrast: float = 6.0) -> np.ndarray:
+def _robust_z(values: np.ndarray) -> np.ndarray:
+    """Values in units of their robust spread (median absolute deviation) from the median."""
+    median = float(np.median(values))
+    spread = float(np.median(np.abs(values - median))) * 1.4826 + 1e-6
+    return (values - median) / spread
+
+
+def probability(rgb: np.ndarray, sigmas=(1.5, 3.0, 5.0), contrast: float = 7.0,
+                contrast_low: float = 4.0, brightness: float = 1.0) -> np.ndarray:
     """Root probability in [0, 1] from an RGB or grey image.
 
     ``contrast`` sets the response at p = 0.5 in units of the background's
-    robust spread (median absolute deviation) of the response.
+    robust spread (median absolute deviation) of the response. Hysteresis:
+    weaker ridges (above ``contrast_low``) connected to a confident one are
+    raised to p = 0.6, because a faint lateral attached to a root is a root,
+    while an isolated faint ridge is more likely soil texture. Pixels not
+    brighter than the soil by ``brightness`` robust spreads stay below 0.5:
+    the smoothed ridge response runs on a few px past a root's apex and
+    sides, and would lengthen every root.
     """
-    response = ridge_response(_gray(rgb), sigmas)
-    median = float(np.median(response))
-    spread = float(np.median(np.abs(response - median))) * 1.4826 + 1e-6
-    z = (response - median) / spread
-    return (1.0 / (1.0 + np.exp(-(z - contrast)))).astype(np.float32)
+    gray = _gray(rgb)
+    z = _robust_z(ridge_response(gray, sigmas))
+    p = (1.0 / (1.0 + np.exp(-(z - contrast)))).astype(np.float32)
+    if contrast_low < contrast:
+        n, labels = cv2.connectedComponents((z > contrast_low).astype(np.uint8), connectivity=8)
+        confident = np.zeros(n, bool)
+        confident[np.unique(labels[z > contrast])] = True
+        confident[0] = False
+        np.maximum(p, np.where(confident[labels], np.float32(0.6), np.float32(0)), out=p)
+    dim = _robust_z(gray) <= brightness
+    p[dim] = np.minimum(p[dim], 0.4)
+    return p

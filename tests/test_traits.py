@@ -1,0 +1,417 @@
+"""Accuracy and contract tests for rootpipe.traits.
+
+Geometry is rendered here, without anti-aliasing:
+
+- *capsule*: the pixels whose centre lies within w/2 of a segment, i.e. a
+  root with rounded tips. Its true length, tip to tip along the axis, is
+  segment length + w (traits measures roots to their apex, not to the
+  centre of the tip's rounding).
+- *flat bar*: the pixels within w/2 of the segment's line and between its
+  end points (square ends, as where a root leaves the image): length L.
+
+Diameters are compared with the *digital* width of the band (root pixels
+per unit length far from the ends), which for an oblique band differs from
+the nominal w by up to ~0.6 px at 45 degrees because pixel centres lie on
+diagonals 0.71 px apart. For axis-aligned bands both are w.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rootpipe import traits
+
+CENTRE = np.array([200.3, 200.7])  # off-grid so widths render exactly
+
+
+def _segment_distance(shape, p0, p1):
+    """Distance of each pixel centre from segment p0-p1, and the position
+    along it (0 at p0, 1 at p1, unclamped)."""
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(float)
+    p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
+    d = p1 - p0
+    t = ((yy - p0[0]) * d[0] + (xx - p0[1]) * d[1]) / (d @ d)
+    tc = np.clip(t, 0, 1)
+    dist = np.hypot(yy - p0[0] - tc * d[0], xx - p0[1] - tc * d[1])
+    perp = np.abs((yy - p0[0]) * d[1] - (xx - p0[1]) * d[0]) / np.sqrt(d @ d)
+    return dist, perp, t
+
+
+def capsule(shape, p0, p1, w):
+    dist, _, _ = _segment_distance(shape, p0, p1)
+    return dist <= w / 2
+
+
+def flat_bar(shape, p0, p1, w):
+    _, perp, t = _segment_distance(shape, p0, p1)
+    return (perp <= w / 2) & (t >= 0) & (t <= 1)
+
+
+def line_ends(angle_deg, length, centre=CENTRE):
+    th = np.deg2rad(angle_deg)
+    d = np.array([np.sin(th), np.cos(th)]) * length / 2
+    return centre - d, centre + d
+
+
+def digital_width(angle_deg, w, window=200.0, shape=(400, 400)):
+    """Root pixels per unit length of the infinite band through CENTRE."""
+    p0, p1 = line_ends(angle_deg, window)
+    _, perp, t = _segment_distance(shape, p0, p1)
+    return np.count_nonzero((perp <= w / 2) & (t >= 0) & (t <= 1)) / window
+
+
+def draw(shape, segments, w):
+    m = np.zeros(shape, bool)
+    for p0, p1 in segments:
+        m |= capsule(shape, p0, p1, w)
+    return m
+
+
+def arc(shape, centre, rho, a0, a1, w):
+    """Capsule-ended circular arc of radius rho from angle a0 to a1 (rad)."""
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(float)
+    dy, dx = yy - centre[0], xx - centre[1]
+    ang = np.arctan2(dy, dx)
+    d = np.where((ang >= a0) & (ang <= a1), np.abs(np.hypot(dy, dx) - rho),
+                 np.inf)
+    for a in (a0, a1):
+        d = np.minimum(d, np.hypot(yy - centre[0] - rho * np.sin(a),
+                                   xx - centre[1] - rho * np.cos(a)))
+    return d <= w / 2
+
+
+ANGLES = range(0, 91, 5)
+
+
+# --------------------------------------------------------------------------
+# length
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("w", [1, 3, 5, 9, 15])
+@pytest.mark.parametrize("ends", ["rounded", "flat"])
+def test_straight_line_length(w, ends):
+    L = 300.0
+    errors = []
+    for angle in ANGLES:
+        p0, p1 = line_ends(angle, L)
+        if ends == "rounded":
+            m, true = capsule((400, 400), p0, p1, w), L + w
+        else:
+            m, true = flat_bar((400, 400), p0, p1, w), L
+        got = traits.measure(m)["total_length_mm"]
+        errors.append(abs(got - true) / true)
+    errors = np.array(errors)
+    assert errors.mean() <= 0.01, errors
+    assert errors.max() <= 0.03, errors
+
+
+@pytest.mark.parametrize("rho", [150, 250, 400])
+@pytest.mark.parametrize("w", [1, 5, 15])
+def test_arc_length(rho, w):
+    a0 = 0.1
+    a1 = a0 + 450.0 / rho  # 450 px of centre line
+    c = (rho + 30.3, rho + 30.7)
+    m = arc((2 * rho + 60, 2 * rho + 60), c, rho, a0, a1, w)
+    true = rho * (a1 - a0) + w
+    got = traits.measure(m)["total_length_mm"]
+    assert got == pytest.approx(true, rel=0.03)
+
+
+def test_thin_line_is_not_counted_in_pixels():
+    # A 45-degree one-pixel line of n pixels is (n - 1) * sqrt(2) between
+    # its end pixel centres (+ half a pixel at each free end), not n.
+    m = np.zeros((120, 120), bool)
+    idx = np.arange(10, 110)
+    m[idx, idx] = True
+    got = traits.measure(m)["total_length_mm"]
+    assert got == pytest.approx(99 * np.sqrt(2) + 1, rel=0.01)
+
+
+def test_image_border_cuts_root():
+    # A bar running off the image is measured up to the image edge.
+    m = np.zeros((100, 200), bool)
+    m[40:49, :] = True
+    r = traits.measure(m)
+    assert r["total_length_mm"] == pytest.approx(200, abs=1)
+    assert r["n_tips"] == 2
+    # A root cut lengthwise by the edge: only what is in the image counts.
+    m = np.zeros((100, 200), bool)
+    m[0:7, 20:180] = True
+    r = traits.measure(m)
+    assert r["mean_diameter_mm"] == pytest.approx(7, abs=0.5)
+    assert r["total_length_mm"] == pytest.approx(160, abs=1)
+
+
+# --------------------------------------------------------------------------
+# diameter, surface, volume
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("w", range(1, 16))
+def test_diameter_axis_aligned_bars(w):
+    for m in (np.zeros((60, 300), bool), np.zeros((300, 60), bool)):
+        if m.shape[0] == 60:
+            m[20:20 + w, 30:270] = True
+        else:
+            m[30:270, 20:20 + w] = True
+        r = traits.measure(m)
+        assert abs(r["mean_diameter_mm"] - w) <= 0.5
+        assert abs(r["median_diameter_mm"] - w) <= 0.5
+
+
+@pytest.mark.parametrize("w", [3, 4, 5, 6, 8, 9, 10, 15])
+@pytest.mark.parametrize("angle", [10, 30, 45, 60, 80])
+def test_diameter_oblique_bars(w, angle):
+    p0, p1 = line_ends(angle, 300)
+    m = capsule((400, 400), p0, p1, w)
+    true = digital_width(angle, w)
+    got = traits.measure(m)["mean_diameter_mm"]
+    assert abs(got - true) <= 0.5
+    assert abs(got - w) <= 0.7  # nominal width, digitisation included
+
+
+@pytest.mark.parametrize("w", [4, 7, 12])
+@pytest.mark.parametrize("angle", [0, 30, 45])
+def test_surface_and_volume_of_bars(w, angle):
+    L = 300.0
+    p0, p1 = line_ends(angle, L)
+    m = flat_bar((400, 400), p0, p1, w)
+    r = traits.measure(m)
+    radius = digital_width(angle, w) / 2  # w / 2 at 0 degrees
+    assert r["volume_mm3"] == pytest.approx(np.pi * radius ** 2 * L, rel=0.05)
+    assert r["surface_area_mm2"] == pytest.approx(2 * np.pi * radius * L,
+                                                  rel=0.05)
+
+
+def test_junction_does_not_inflate_max_diameter():
+    m = draw((300, 300), [((50.3, 50.2), (50.3, 250.6)),
+                          ((50.3, 150.2), (250.3, 150.2))], 9)
+    r = traits.measure(m)
+    assert r["max_diameter_mm"] <= 9 + 0.5
+
+
+# --------------------------------------------------------------------------
+# topology
+# --------------------------------------------------------------------------
+
+Y = [((50.3, 150.2), (150.3, 150.2)), ((150.3, 150.2), (250.1, 60.4)),
+     ((150.3, 150.2), (250.2, 240.6))]
+T = [((50.3, 50.2), (50.3, 250.6)), ((50.3, 150.2), (250.3, 150.2))]
+X = [((50.3, 50.2), (250.3, 250.6)), ((50.3, 250.2), (250.3, 50.6))]
+X90 = [((150.3, 30.2), (150.3, 270.6)), ((30.3, 150.2), (270.3, 150.6))]
+X_SHALLOW = [((50.3, 30.2), (250.3, 270.6)), ((50.3, 270.2), (250.3, 30.6))]
+
+
+@pytest.mark.parametrize("w", [1, 3, 5, 9, 15])
+@pytest.mark.parametrize("shape,tips,points", [
+    (Y, 3, 1), (T, 3, 1),
+    # Crossings: thinning may split them into two junctions a few px
+    # apart; junctions closer than the root diameter are merged, so a
+    # crossing is one branch point.
+    (X, 4, 1), (X90, 4, 1), (X_SHALLOW, 4, 1)])
+def test_tips_and_branch_points(w, shape, tips, points):
+    r = traits.measure(draw((300, 300), shape, w))
+    assert r["n_tips"] == tips
+    assert r["n_branch_points"] == points
+    assert r["n_components"] == 1
+
+
+def test_y_length():
+    w = 5
+    r = traits.measure(draw((300, 300), Y, w))
+    true = sum(np.hypot(*np.subtract(b, a)) for a, b in Y) + 3 * w / 2
+    assert r["total_length_mm"] == pytest.approx(true, rel=0.01)
+
+
+def test_spurs_from_outline_noise_are_pruned():
+    # Bumps of up to 3 px on a 15 px root are not laterals. (Overlapping
+    # bumps can enclose a pixel of background: fill such holes, as the
+    # pipeline's cleaning would.)
+    angle = 20
+    p0, p1 = line_ends(angle, 300)
+    m = capsule((400, 400), p0, p1, 15)
+    side = np.array([np.cos(np.deg2rad(angle)), -np.sin(np.deg2rad(angle))])
+    rng = np.random.default_rng(3)
+    for tt in rng.uniform(0.1, 0.9, 12):
+        q = p0 + tt * (p1 - p0) + rng.choice([-1, 1]) * 8 * side
+        m |= capsule(m.shape, q, q + 0.01, rng.uniform(3, 5))
+    r = traits.measure(m, fill_holes_area_mm2=10)
+    assert r["n_tips"] == 2
+    assert r["n_branch_points"] == 0
+    assert r["total_length_mm"] == pytest.approx(315, rel=0.02)
+
+
+def test_ring_is_one_cycle():
+    rho, w = 60, 5
+    yy, xx = np.mgrid[0:160, 0:160]
+    m = np.abs(np.hypot(yy - 80.3, xx - 79.6) - rho) <= w / 2
+    r = traits.measure(m)
+    assert r["total_length_mm"] == pytest.approx(2 * np.pi * rho, rel=0.01)
+    assert (r["n_tips"], r["n_branch_points"]) == (0, 0)
+    assert list(traits.branches(m)["branch_type"]) == [3]
+    # A one-pixel hole in a thick root: the skeleton goes round it in two
+    # short junction-junction branches, which smoothing must not shrink
+    # away; filling the hole gives a single tip-tip branch.
+    bar = np.zeros((40, 200), bool)
+    bar[10:25, 20:180] = True
+    bar[17, 100] = False
+    b = traits.branches(bar)
+    loop = b[b["branch_type"] == 2]
+    assert len(loop) == 2 and (loop["length_mm"] > 1.5).all()
+    b = traits.branches(bar, fill_holes_area_mm2=2)
+    assert list(b["branch_type"]) == [0]
+    assert b["length_mm"].iloc[0] == pytest.approx(160, abs=0.5)
+
+
+def test_short_thin_lateral_is_kept():
+    # A 3 px wide lateral reaching 12 px beyond the surface of a 5 px root.
+    m = capsule((300, 300), (150.3, 20.2), (150.3, 280.6), 5)
+    m |= capsule(m.shape, (150.3, 150.2), (150.3 - 2.5 - 12 + 1.5, 150.2), 3)
+    r = traits.measure(m)
+    assert (r["n_tips"], r["n_branch_points"]) == (3, 1)
+
+
+# --------------------------------------------------------------------------
+# contract: units, scaling, length map, empty input, cleaning
+# --------------------------------------------------------------------------
+
+def _y_mask():
+    return draw((300, 300), Y, 5)
+
+
+def test_keys_and_types():
+    r = traits.measure(_y_mask())
+    assert list(r) == traits.TRAIT_KEYS
+    for k, v in r.items():
+        assert type(v) is (int if k.startswith("n_") else float), k
+        assert np.isfinite(v)
+
+
+def test_pixel_size_scaling_is_exact():
+    m = _y_mask()
+    a, b = traits.measure(m, 1.0), traits.measure(m, 0.1)
+    assert b["total_length_mm"] == 0.1 * a["total_length_mm"]
+    for k in ("mean_diameter_mm", "median_diameter_mm", "max_diameter_mm",
+              "depth_mm", "width_mm"):
+        assert b[k] == pytest.approx(0.1 * a[k], rel=1e-12), k
+    for k in ("network_area_mm2", "surface_area_mm2", "convex_hull_area_mm2"):
+        assert b[k] == pytest.approx(0.01 * a[k], rel=1e-12), k
+    assert b["volume_mm3"] == pytest.approx(0.001 * a["volume_mm3"],
+                                            rel=1e-12)
+    assert b["branching_frequency_per_mm"] == pytest.approx(
+        10 * a["branching_frequency_per_mm"], rel=1e-12)
+    for k in ("n_tips", "n_branch_points", "n_components"):
+        assert a[k] == b[k]
+
+
+def test_length_map_sums_to_total_length():
+    m = _y_mask()
+    skel, length = traits.skeleton_length_map(m)
+    assert skel.dtype == bool and length.dtype == np.float32
+    assert skel.shape == length.shape == m.shape
+    assert not (skel & ~m).any()
+    assert np.array_equal(length != 0, skel)
+    total = traits.measure(m)["total_length_mm"]
+    assert length.sum(dtype=np.float64) == total
+    assert length.sum() == pytest.approx(total, rel=1e-6)
+
+
+def test_length_map_subsets_add_up():
+    # The length of the skeleton left of x = 150 on a straight root is the
+    # true length left of it (here: from the tip at x = 49.7 - 2.5).
+    m = capsule((100, 300), (50.3, 49.7), (50.3, 250.3), 5)
+    skel, length = traits.skeleton_length_map(m)
+    left = length[:, :150].sum(dtype=np.float64)
+    right = length[:, 150:].sum(dtype=np.float64)
+    assert left + right == length.sum(dtype=np.float64)
+    assert left == pytest.approx(149.5 - 47.2, abs=1.0)
+
+
+def test_branches_table():
+    m = _y_mask()
+    b = traits.branches(m)
+    assert list(b.columns) == traits.BRANCH_COLUMNS
+    assert len(b) == 3
+    assert sorted(b["branch_type"]) == [1, 1, 1]
+    # Equal up to the float32 rounding of the per-pixel lengths.
+    assert b["length_mm"].sum() == pytest.approx(
+        traits.measure(m)["total_length_mm"], rel=1e-6)
+    assert (b["mean_diameter_mm"] - 5).abs().max() <= 0.5
+    for c in ("y0_px", "x0_px", "y1_px", "x1_px"):
+        assert b[c].between(0, 299).all()
+    b2 = traits.branches(m, 0.5)
+    assert np.allclose(b2["length_mm"], 0.5 * b["length_mm"])
+
+
+def test_empty_mask():
+    m = np.zeros((50, 40), np.uint8)
+    r = traits.measure(m)
+    assert list(r) == traits.TRAIT_KEYS
+    assert all(v == 0 for v in r.values())
+    b = traits.branches(m)
+    assert isinstance(b, pd.DataFrame) and len(b) == 0
+    assert list(b.columns) == traits.BRANCH_COLUMNS
+    skel, length = traits.skeleton_length_map(m)
+    assert skel.shape == (50, 40) and not skel.any() and not length.any()
+
+
+def test_single_pixel_and_dot():
+    m = np.zeros((20, 20), bool)
+    m[5, 5] = True
+    r = traits.measure(m)
+    assert r["total_length_mm"] == pytest.approx(1.0)
+    assert r["n_tips"] == 2 and r["n_branch_points"] == 0
+    m[10:13, 10:13] = True
+    r = traits.measure(m)
+    assert r["n_components"] == 2
+    assert r["total_length_mm"] == pytest.approx(4.0, abs=0.5)
+
+
+def test_uint8_and_bool_agree():
+    m = _y_mask()
+    assert traits.measure(m.astype(np.uint8) * 255) == traits.measure(m)
+
+
+def test_bounding_box_areas_and_hull():
+    m = np.zeros((100, 100), bool)
+    m[10:20, 10:60] = True  # L shape: 10x50 + 40x10
+    m[20:60, 10:20] = True
+    r = traits.measure(m, 0.5)
+    assert r["network_area_mm2"] == pytest.approx((500 + 400) * 0.25)
+    assert r["depth_mm"] == pytest.approx(50 * 0.5)
+    assert r["width_mm"] == pytest.approx(50 * 0.5)
+    # Hull of the pixel squares: the L's corners plus the diagonal.
+    hull = 50 * 50 - 0.5 * 40 * 40
+    assert r["convex_hull_area_mm2"] == pytest.approx(hull * 0.25)
+    assert r["n_components"] == 1
+
+
+def test_cleaning_removes_specks_and_fills_holes():
+    m = np.zeros((100, 200), bool)
+    m[40:51, 20:180] = True
+    m[45, 100] = False                      # a 1 px hole
+    m[5:7, 5:7] = True                      # a 4 px speck
+    px = 0.1
+    raw = traits.measure(m, px)
+    clean = traits.measure(m, px, min_object_area_mm2=5 * px * px,
+                           fill_holes_area_mm2=2 * px * px)
+    assert raw["n_components"] == 2 and clean["n_components"] == 1
+    assert clean["network_area_mm2"] == pytest.approx(11 * 160 * px * px)
+    assert clean["n_branch_points"] == 0 and clean["n_tips"] == 2
+    # Everything cleaned away: zeros, not errors.
+    gone = traits.measure(m, px, min_object_area_mm2=1e6)
+    assert all(v == 0 for v in gone.values())
+
+
+def test_thin_matches_skimage():
+    from skimage.morphology import thin
+    rng = np.random.default_rng(0)
+    for density in (0.3, 0.6, 0.9):
+        x = rng.random((120, 130)) < density
+        assert np.array_equal(traits.thin(x), thin(x))
+    m = _y_mask()
+    assert np.array_equal(traits.thin(m), thin(m))
+
+
+def test_rejects_non_2d():
+    with pytest.raises(ValueError):
+        traits.measure(np.zeros((3, 4, 5), bool))
