@@ -24,45 +24,69 @@ from .traits import skeleton_length_map
 GROWTH_COLUMNS = [
     "series", "timepoint", "image_id", "timestamp", "days", "total_length_mm",
     "length_change_mm", "growth_rate_mm_per_day", "length_gained_mm", "length_lost_mm",
+    "n_tips", "root_length_density_mm_per_mm2",
     "shift_y_px", "shift_x_px", "registration_quality", "registration_ok", "note",
 ]
 
 
-def register_translation(reference: np.ndarray, moving: np.ndarray) -> tuple[float, float, float]:
-    """Translation of ``moving`` relative to ``reference`` by phase correlation.
+def register(reference: np.ndarray, moving: np.ndarray, method: str = "translation") -> dict:
+    """Register ``moving`` onto ``reference``.
+
+    Translation by phase correlation; ``rigid`` and ``affine`` refine it with
+    ECC (enhanced correlation coefficient). Root probability maps work best:
+    soil texture changes between sessions, roots mostly stay.
 
     Parameters
     ----------
-    reference, moving : (H, W) arrays of the same shape (root probabilities work best:
-        soil texture changes between sessions, roots mostly stay).
+    reference, moving : (H, W) arrays of the same shape.
+    method : ``translation``, ``rigid`` or ``affine``.
 
     Returns
     -------
-    shift_y_px, shift_x_px : float
-        ``moving`` is ``reference`` moved down by shift_y and right by shift_x (px).
-    quality : float
-        Phase-correlation peak response in [0, 1]; low means the images share little.
+    dict
+        ``matrix`` (2x3 float, maps reference (x, y) px to moving (x, y) px),
+        ``shift_y_px``, ``shift_x_px`` (translation part), ``quality`` (phase-correlation
+        peak response, or the ECC correlation coefficient, in [0, 1]; low means the
+        images share little), ``error`` (why ECC failed, else "").
     """
     a = np.ascontiguousarray(reference, dtype=np.float32)
     b = np.ascontiguousarray(moving, dtype=np.float32)
     window = cv2.createHanningWindow(a.shape[::-1], cv2.CV_32F)
     (dx, dy), response = cv2.phaseCorrelate(a, b, window)
-    return float(dy), float(dx), float(response)
+    matrix = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
+    out = {"matrix": matrix, "quality": float(response), "error": ""}
+    if method != "translation":
+        motion = {"rigid": cv2.MOTION_EUCLIDEAN, "affine": cv2.MOTION_AFFINE}[method]
+        criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-5)
+        try:
+            quality, matrix = cv2.findTransformECC(a, b, matrix.copy(), motion, criteria, None, 5)
+            out.update(matrix=matrix, quality=float(max(quality, 0.0)))
+        except cv2.error as exc:  # no convergence: keep the translation, flag it
+            out["error"] = f"ECC {method} registration failed ({str(exc).strip().splitlines()[-1][:80]})"
+            out["quality"] = 0.0
+    out["shift_x_px"], out["shift_y_px"] = float(out["matrix"][0, 2]), float(out["matrix"][1, 2])
+    return out
+
+
+def register_translation(reference: np.ndarray, moving: np.ndarray) -> tuple[float, float, float]:
+    """``(shift_y_px, shift_x_px, quality)``: ``moving`` is ``reference`` moved down/right."""
+    r = register(reference, moving, "translation")
+    return r["shift_y_px"], r["shift_x_px"], r["quality"]
+
+
+def translation(shift_y: float, shift_x: float) -> np.ndarray:
+    return np.array([[1, 0, shift_x], [0, 1, shift_y]], np.float32)
+
+
+def warp(image: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``image`` moved by ``matrix`` (source px -> destination px), nearest neighbour, 0 outside."""
+    return cv2.warpAffine(image, matrix, shape[::-1], flags=cv2.INTER_NEAREST,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 def translate(image: np.ndarray, shift_y: int, shift_x: int) -> np.ndarray:
     """Move ``image`` by whole pixels, filling uncovered pixels with 0."""
-    out = np.zeros_like(image)
-    h, w = image.shape[:2]
-    ys, yd = (slice(0, h - shift_y), slice(shift_y, h)) if shift_y >= 0 else (slice(-shift_y, h), slice(0, h + shift_y))
-    xs, xd = (slice(0, w - shift_x), slice(shift_x, w)) if shift_x >= 0 else (slice(-shift_x, w), slice(0, w + shift_x))
-    out[yd, xd] = image[ys, xs]
-    return out
-
-
-def overlap_region(shape: tuple[int, int], shift_y: int, shift_x: int) -> np.ndarray:
-    """Pixels of the current frame that the previous frame also saw."""
-    return translate(np.ones(shape, bool), shift_y, shift_x)
+    return warp(image, translation(shift_y, shift_x), image.shape[:2])
 
 
 def _distance_to(mask: np.ndarray) -> np.ndarray:
@@ -72,75 +96,118 @@ def _distance_to(mask: np.ndarray) -> np.ndarray:
     return cv2.distanceTransform((mask == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
 
 
-def length_change(previous_mask: np.ndarray, current_mask: np.ndarray, shift_y: int, shift_x: int,
+def _new_length(length_px: np.ndarray, other_mask: np.ndarray, seen: np.ndarray,
+                tolerance_px: float) -> float:
+    """Skeleton length (px) that ``other_mask`` does not explain.
+
+    Hysteresis along the skeleton: a stretch of skeleton outside the other
+    mask counts if some of it lies farther than ``tolerance_px`` from it.
+    The tolerance decides *whether* a stretch is new (registration and mask
+    edges jitter by a pixel or two), not *how much* of it: an elongating
+    root is new from the old apex on, not from tolerance_px beyond it.
+    """
+    distance = _distance_to(other_mask)
+    outside = (length_px > 0) & seen & (distance > 1.0)
+    if not outside.any():
+        return 0.0
+    n, labels = cv2.connectedComponents(outside.astype(np.uint8), connectivity=8)
+    new = np.zeros(n, bool)
+    new[np.unique(labels[outside & (distance > tolerance_px)])] = True
+    new[0] = False
+    return float(length_px[new[labels]].sum(dtype=np.float64))
+
+
+def length_change(previous_mask: np.ndarray, current_mask: np.ndarray, matrix,
                   tolerance_px: float = 3.0) -> tuple[float, float]:
     """Root length gained and lost (px) between two registered masks.
+
+    Parameters
+    ----------
+    previous_mask, current_mask : (H, W) masks.
+    matrix : 2x3 transform from previous to current pixel coordinates (see :func:`register`).
+    tolerance_px : how far (px) a root may move and still be the same root.
 
     Only the field of view both images share is compared: roots entering or
     leaving the frame by a camera shift are neither growth nor loss.
     """
-    shared = overlap_region(current_mask.shape, shift_y, shift_x)
-    previous = translate(previous_mask.astype(np.uint8), shift_y, shift_x)
-    _, current_length = skeleton_length_map(current_mask)
-    _, previous_length = skeleton_length_map(previous_mask)
-    previous_length = translate(previous_length, shift_y, shift_x)
-    gained = current_length[shared & (_distance_to(previous) > tolerance_px)].sum()
-    lost = previous_length[shared & (_distance_to(current_mask) > tolerance_px)].sum()
-    return float(gained), float(lost)
+    matrix = np.asarray(matrix, np.float32)
+    inverse = cv2.invertAffineTransform(matrix)
+    previous = previous_mask.astype(np.uint8)
+    current = current_mask.astype(np.uint8)
+    ones_prev = np.ones(previous.shape, np.uint8)
+    ones_cur = np.ones(current.shape, np.uint8)
+    _, current_length = skeleton_length_map(current)
+    _, previous_length = skeleton_length_map(previous)
+    gained = _new_length(current_length, warp(previous, matrix, current.shape),
+                         warp(ones_prev, matrix, current.shape) > 0, tolerance_px)
+    lost = _new_length(previous_length, warp(current, inverse, previous.shape),
+                       warp(ones_cur, inverse, previous.shape) > 0, tolerance_px)
+    return gained, lost
 
 
 def track_series(frames: pd.DataFrame, load_mask, load_probability, pixel_size_mm: float,
-                 tolerance_px: float = 3.0, max_shift_px: float = 50.0) -> pd.DataFrame:
+                 tolerance_px: float = 3.0, max_shift_px: float = 50.0, method: str = "translation",
+                 min_quality: float = 0.05) -> pd.DataFrame:
     """Growth table of one series.
 
     Parameters
     ----------
     frames : one row per image of the series: ``series``, ``image_id``, ``timestamp``,
-        ``total_length_mm``.
+        ``total_length_mm`` (and ``n_tips``, ``root_length_density_mm_per_mm2`` if present).
     load_mask, load_probability : image_id -> (H, W) array.
     pixel_size_mm : mm per pixel.
+    method : registration, see :func:`register`.
+    min_quality : registrations scoring below this are flagged and not used.
 
     Returns
     -------
-    DataFrame with ``GROWTH_COLUMNS``, one row per timepoint.
+    DataFrame with ``GROWTH_COLUMNS``, one row per image in time order. A
+    failed registration, a size change or a repeated timestamp is a flagged
+    row with a ``note``, never an exception.
     """
     frames = frames.sort_values(["timestamp", "image_id"], ignore_index=True)
+    first = frames["timestamp"].iloc[0]
     rows = []
     previous = None
     for k, frame in enumerate(frames.itertuples()):
         row = {"series": frame.series, "timepoint": k + 1, "image_id": frame.image_id,
-               "timestamp": frame.timestamp,
-               "days": (frame.timestamp - frames["timestamp"].iloc[0]).total_seconds() / 86400,
+               "timestamp": frame.timestamp, "days": (frame.timestamp - first).total_seconds() / 86400,
                "total_length_mm": frame.total_length_mm, "length_change_mm": np.nan,
                "growth_rate_mm_per_day": np.nan, "length_gained_mm": np.nan,
-               "length_lost_mm": np.nan, "shift_y_px": np.nan, "shift_x_px": np.nan,
-               "registration_quality": np.nan, "registration_ok": pd.NA,
-               "note": "first timepoint" if k == 0 else ""}
+               "length_lost_mm": np.nan, "n_tips": getattr(frame, "n_tips", np.nan),
+               "root_length_density_mm_per_mm2": getattr(frame, "root_length_density_mm_per_mm2", np.nan),
+               "shift_y_px": np.nan, "shift_x_px": np.nan, "registration_quality": np.nan,
+               "registration_ok": pd.NA, "note": "first timepoint" if k == 0 else ""}
         mask = load_mask(frame.image_id)
         probability = load_probability(frame.image_id)
         if previous is not None:
             prev_frame, prev_mask, prev_probability = previous
             row["length_change_mm"] = frame.total_length_mm - prev_frame.total_length_mm
             interval = (frame.timestamp - prev_frame.timestamp).total_seconds() / 86400
+            notes = []
             if interval > 0:
                 row["growth_rate_mm_per_day"] = row["length_change_mm"] / interval
             else:
-                row["note"] = "same timestamp as the previous image: no growth rate"
+                notes.append("same timestamp as the previous image: no growth rate")
             if prev_mask.shape != mask.shape:
                 row["registration_ok"] = False
-                row["note"] = f"image size changed ({prev_mask.shape} -> {mask.shape}): not registered"
+                notes.append(f"image size changed {prev_mask.shape} -> {mask.shape}: not registered")
             else:
-                dy, dx, quality = register_translation(prev_probability, probability)
-                ok = bool(abs(dy) <= max_shift_px and abs(dx) <= max_shift_px)
-                row.update(shift_y_px=dy, shift_x_px=dx, registration_quality=quality,
-                           registration_ok=ok)
-                if not ok:
-                    row["note"] = f"shift larger than max_shift_px={max_shift_px}: gained/lost not measured"
-                else:
-                    gained, lost = length_change(prev_mask, mask, int(round(dy)), int(round(dx)),
-                                                 tolerance_px)
+                reg = register(prev_probability, probability, method)
+                ok = (not reg["error"] and reg["quality"] >= min_quality
+                      and abs(reg["shift_y_px"]) <= max_shift_px and abs(reg["shift_x_px"]) <= max_shift_px)
+                row.update(shift_y_px=reg["shift_y_px"], shift_x_px=reg["shift_x_px"],
+                           registration_quality=reg["quality"], registration_ok=ok)
+                if ok:
+                    gained, lost = length_change(prev_mask, mask, reg["matrix"], tolerance_px)
                     row["length_gained_mm"] = gained * pixel_size_mm
                     row["length_lost_mm"] = lost * pixel_size_mm
+                else:
+                    why = reg["error"] or (f"quality {reg['quality']:.3f} < min_quality {min_quality}"
+                                           if reg["quality"] < min_quality else
+                                           f"shift beyond max_shift_px={max_shift_px}")
+                    notes.append(f"registration flagged: {why}; gained/lost not measured")
+            row["note"] = "; ".join(notes)
         rows.append(row)
         previous = (frame, mask, probability)
     return pd.DataFrame(rows, columns=GROWTH_COLUMNS)
@@ -200,7 +267,8 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
         table = track_series(frames, lambda i: read_mask(store(i), i),
                              lambda i: read_probability(store(i), i).astype(np.float32) / 255,
                              settings["pixel_size_mm"], settings["tolerance_px"],
-                             settings["max_shift_px"])
+                             settings["max_shift_px"], settings["registration"],
+                             settings["min_quality"])
         with atomic_path(cached) as tmp:
             table.assign(signature=signature).to_parquet(tmp, index=False)
         return table, True

@@ -331,10 +331,11 @@ def _branch_types(S: skan.Skeleton) -> np.ndarray:
     return kind
 
 
-def _spurs(S: skan.Skeleton, dt: np.ndarray) -> np.ndarray:
+def _spurs(S: skan.Skeleton, dt: np.ndarray,
+           spur_factor: float = SPUR_FACTOR) -> np.ndarray:
     """Indices of terminal branches short enough to be boundary noise.
 
-    A terminal branch is a spur when it is shorter than ``SPUR_FACTOR`` x
+    A terminal branch is a spur when it is shorter than `spur_factor` x
     DT at its junction, i.e. it reaches less than about one parent radius
     beyond the parent's surface: bumps on thick roots, and the forks that
     thinning leaves in the corners of square root ends (image borders).
@@ -347,7 +348,7 @@ def _spurs(S: skan.Skeleton, dt: np.ndarray) -> np.ndarray:
     junction = np.where(S.degrees[src] > 2, src, dst)
     jy, jx = S.coordinates[junction].T
     cand = np.flatnonzero((kind == 1)
-                          & (lengths < SPUR_FACTOR * dt[jy, jx]))
+                          & (lengths < spur_factor * dt[jy, jx]))
     if cand.size == 0:
         return cand
     jc = junction[cand]
@@ -361,7 +362,8 @@ def _spurs(S: skan.Skeleton, dt: np.ndarray) -> np.ndarray:
     return cand[prune]
 
 
-def _pruned_skeleton(m: np.ndarray, dt: np.ndarray, max_rounds: int = 3):
+def _pruned_skeleton(m: np.ndarray, dt: np.ndarray,
+                     spur_factor: float = SPUR_FACTOR, max_rounds: int = 3):
     """Skeletonise `m`, prune spurs; return (skeleton image, skan graph).
 
     The graph is None when the skeleton has no two adjacent pixels.
@@ -371,7 +373,7 @@ def _pruned_skeleton(m: np.ndarray, dt: np.ndarray, max_rounds: int = 3):
         if not _has_edges(skel):
             return skel, None
         S = skan.Skeleton(skel, keep_images=False)
-        spurs = _spurs(S, dt)
+        spurs = _spurs(S, dt, spur_factor)
         if spurs.size == 0:
             return skel, S
         src, dst = _path_ends(S)

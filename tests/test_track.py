@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rootpipe.track import length_change, register_translation, track_series, translate
+from rootpipe.track import length_change, register, register_translation, track_series, translate, translation
 
 
 def roots(shape=(200, 240), extra=False):
@@ -27,14 +27,14 @@ def test_translation_is_recovered(dy, dx):
 def test_new_lateral_is_gained_and_nothing_lost_despite_a_shift():
     before = roots()
     after = translate(roots(extra=True), 5, -4)
-    gained, lost = length_change(before, after, 5, -4, tolerance_px=3)
+    gained, lost = length_change(before, after, translation(5, -4), tolerance_px=3)
     lateral = np.hypot(50, 10) - 3  # the part outside the parent root's tolerance band
     assert gained == pytest.approx(lateral, rel=0.2)
     assert lost < 3
 
 
 def test_disappearing_root_is_lost():
-    gained, lost = length_change(roots(extra=True), roots(), 0, 0)
+    gained, lost = length_change(roots(extra=True), roots(), translation(0, 0))
     assert gained < 3 and lost == pytest.approx(np.hypot(50, 10) - 3, rel=0.2)
 
 
