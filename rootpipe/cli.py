@@ -78,7 +78,8 @@ def cmd_collect(a) -> None:
 def cmd_track(a) -> None:
     from .track import run
 
-    run(a.traits, a.out, _config(a.config), threads=a.threads, progress=not a.quiet)
+    run(a.traits, a.out, _config(a.config), threads=a.threads, progress=not a.quiet,
+        roots_out=a.roots, summary_out=a.summary)
 
 
 def cmd_report(a) -> None:
@@ -143,6 +144,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("track", help="growth per series over time")
     p.add_argument("traits", help="collected traits.parquet")
     p.add_argument("out", help="growth.parquet")
+    p.add_argument("--roots", help="per-root table (default: roots.parquet beside OUT)")
+    p.add_argument("--summary", help="per-group table (default: growth_summary.parquet beside OUT)")
     _add_common(p)
     p.set_defaults(func=cmd_track)
 

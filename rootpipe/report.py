@@ -79,6 +79,28 @@ def growth_figure(growth: pd.DataFrame):
     return fig
 
 
+def summary_figure(summary: pd.DataFrame, group_by: list[str]):
+    """Mean total length per group over time with its 95 % confidence band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    groups = summary.groupby(group_by, dropna=False) if group_by else [("all series", summary)]
+    for name, rows in groups:
+        x = pd.to_datetime(rows["session"])
+        label = " / ".join(map(str, name)) if isinstance(name, tuple) else str(name)
+        ax.plot(x, rows["total_length_mm_mean"], marker="o", label=f"{label} (n={rows['n_series'].max()})")
+        ax.fill_between(x, rows["total_length_mm_ci95_low"], rows["total_length_mm_ci95_high"], alpha=0.2)
+    ax.set_ylabel("total root length (mm), mean and 95 % CI")
+    ax.set_ylim(bottom=0)  # a t interval from two series can reach below zero; lengths cannot
+    ax.tick_params(axis="x", rotation=30)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def traits_figure(traits: pd.DataFrame):
     import matplotlib
 
@@ -102,7 +124,7 @@ def _table(frame: pd.DataFrame, max_rows: int = 500) -> str:
 
 
 def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, results_dir: str | Path,
-           gallery_images: int = 12) -> str:
+           gallery_images: int = 12, summary: pd.DataFrame | None = None) -> str:
     """The report page as an HTML string."""
     from .segment import read_mask
     from .tile import read_image_level
@@ -110,20 +132,29 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
     results_dir = Path(results_dir)
     rejected = manifest[manifest["status"] == "rejected"]
     accepted = manifest[manifest["status"] == "accepted"]
-    summary = pd.DataFrame([
+    overview = pd.DataFrame([
         ("files found", len(manifest)), ("images accepted", len(accepted)),
         ("images rejected", len(rejected)), ("images measured", len(traits)),
         ("series", accepted["series"].nunique()), ("sessions (days)", accepted["session"].nunique()),
         ("batches", accepted["batch"].nunique()),
         ("first image", str(accepted["timestamp"].min())), ("last image", str(accepted["timestamp"].max())),
     ], columns=["", "value"])
-    parts = ["<h1>rootpipe report</h1>", "<h2>Summary</h2>", _table(summary)]
+    parts = ["<h1>rootpipe report</h1>", "<h2>Summary</h2>", _table(overview)]
     parts.append(f"<h2>Rejected files ({len(rejected)})</h2>")
     parts.append(_table(rejected[["path", "reason"]]) if len(rejected) else "<p>None.</p>")
     flagged = growth[growth["registration_ok"].eq(False) | growth["note"].fillna("").str.contains("same timestamp")]
     parts.append("<h2>Growth per series</h2>")
     if len(growth):
         parts.append(_png(growth_figure(growth)))
+    single = growth.groupby("series").size()
+    if (single == 1).any():
+        parts.append(f"<p>Series with a single timepoint (no growth yet): "
+                     f"{html.escape(', '.join(single[single == 1].index))}</p>")
+    if summary is not None and len(summary):
+        group_by = [c for c in summary.columns if c not in ("session", "n_series") and not c.endswith(
+            ("_mean", "_ci95_low", "_ci95_high"))]
+        parts.append(f"<h2>Growth by {html.escape(', '.join(group_by) or 'campaign')}</h2>")
+        parts.append(_png(summary_figure(summary, group_by)))
     parts.append(f"<h3>Registration flags ({len(flagged)})</h3>")
     parts.append(_table(flagged[["series", "image_id", "shift_y_px", "shift_x_px", "registration_quality", "note"]])
                  if len(flagged) else "<p>Every consecutive pair registered within limits.</p>")
@@ -148,8 +179,10 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
 
 
 def run(manifest_path, traits_path, growth_path, out, config: dict) -> Path:
+    summary_path = Path(growth_path).with_name("growth_summary.parquet")
+    summary = pd.read_parquet(summary_path) if summary_path.exists() else None
     page = render(pd.read_parquet(manifest_path), pd.read_parquet(traits_path), pd.read_parquet(growth_path),
-                  config["results_dir"], config["report"]["gallery_images"])
+                  config["results_dir"], config["report"]["gallery_images"], summary)
     with atomic_path(out) as tmp:
         Path(tmp).write_text(page)
     print(f"report: {Path(out).resolve()}")

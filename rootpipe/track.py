@@ -24,9 +24,13 @@ from .traits import skeleton_length_map
 GROWTH_COLUMNS = [
     "series", "timepoint", "image_id", "timestamp", "days", "total_length_mm",
     "length_change_mm", "growth_rate_mm_per_day", "length_gained_mm", "length_lost_mm",
-    "n_tips", "root_length_density_mm_per_mm2",
+    "n_tips", "n_new_tips", "root_length_density_mm_per_mm2",
     "shift_y_px", "shift_x_px", "registration_quality", "registration_ok", "note",
 ]
+
+
+ROOT_COLUMNS = ["series", "root_id", "timepoint", "image_id", "timestamp", "length_mm", "first_seen",
+                "last_seen", "elongation_rate_mm_per_day"]
 
 
 def register(reference: np.ndarray, moving: np.ndarray, method: str = "translation") -> dict:
@@ -130,14 +134,18 @@ def length_change(previous_mask: np.ndarray, current_mask: np.ndarray, matrix,
     Only the field of view both images share is compared: roots entering or
     leaving the frame by a camera shift are neither growth nor loss.
     """
+    _, current_length = skeleton_length_map(current_mask)
+    _, previous_length = skeleton_length_map(previous_mask)
+    return _gained_lost(previous_mask, current_mask, previous_length, current_length, matrix, tolerance_px)
+
+
+def _gained_lost(previous_mask, current_mask, previous_length, current_length, matrix, tolerance_px):
     matrix = np.asarray(matrix, np.float32)
     inverse = cv2.invertAffineTransform(matrix)
     previous = previous_mask.astype(np.uint8)
     current = current_mask.astype(np.uint8)
     ones_prev = np.ones(previous.shape, np.uint8)
     ones_cur = np.ones(current.shape, np.uint8)
-    _, current_length = skeleton_length_map(current)
-    _, previous_length = skeleton_length_map(previous)
     gained = _new_length(current_length, warp(previous, matrix, current.shape),
                          warp(ones_prev, matrix, current.shape) > 0, tolerance_px)
     lost = _new_length(previous_length, warp(current, inverse, previous.shape),
@@ -147,8 +155,8 @@ def length_change(previous_mask: np.ndarray, current_mask: np.ndarray, matrix,
 
 def track_series(frames: pd.DataFrame, load_mask, load_probability, pixel_size_mm: float,
                  tolerance_px: float = 3.0, max_shift_px: float = 50.0, method: str = "translation",
-                 min_quality: float = 0.05) -> pd.DataFrame:
-    """Growth table of one series.
+                 min_quality: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Growth table and per-root table of one series.
 
     Parameters
     ----------
@@ -161,27 +169,36 @@ def track_series(frames: pd.DataFrame, load_mask, load_probability, pixel_size_m
 
     Returns
     -------
-    DataFrame with ``GROWTH_COLUMNS``, one row per image in time order. A
-    failed registration, a size change or a repeated timestamp is a flagged
-    row with a ``note``, never an exception.
+    growth : ``GROWTH_COLUMNS``, one row per image in time order. A failed
+        registration, a size change or a repeated timestamp is a flagged row
+        with a ``note``, never an exception.
+    roots : one row per root and image it is seen in (``ROOT_COLUMNS``). Root ids
+        run on across a flagged registration only as new roots.
     """
+    from . import roots as rt
+
     frames = frames.sort_values(["timestamp", "image_id"], ignore_index=True)
     first = frames["timestamp"].iloc[0]
-    rows = []
+    rows, root_rows = [], []
     previous = None
+    next_id = 1
+    min_overlap_px = 4 * tolerance_px
     for k, frame in enumerate(frames.itertuples()):
         row = {"series": frame.series, "timepoint": k + 1, "image_id": frame.image_id,
                "timestamp": frame.timestamp, "days": (frame.timestamp - first).total_seconds() / 86400,
                "total_length_mm": frame.total_length_mm, "length_change_mm": np.nan,
                "growth_rate_mm_per_day": np.nan, "length_gained_mm": np.nan,
-               "length_lost_mm": np.nan, "n_tips": getattr(frame, "n_tips", np.nan),
+               "length_lost_mm": np.nan, "n_tips": getattr(frame, "n_tips", np.nan), "n_new_tips": np.nan,
                "root_length_density_mm_per_mm2": getattr(frame, "root_length_density_mm_per_mm2", np.nan),
                "shift_y_px": np.nan, "shift_x_px": np.nan, "registration_quality": np.nan,
                "registration_ok": pd.NA, "note": "first timepoint" if k == 0 else ""}
         mask = load_mask(frame.image_id)
         probability = load_probability(frame.image_id)
+        _, length_px = skeleton_length_map(mask)
+        labels, seg_lengths = rt.segments(length_px)
+        ids = np.zeros(len(seg_lengths), np.int64)
         if previous is not None:
-            prev_frame, prev_mask, prev_probability = previous
+            prev_frame, prev_mask, prev_probability, prev_length, prev_ids = previous
             row["length_change_mm"] = frame.total_length_mm - prev_frame.total_length_mm
             interval = (frame.timestamp - prev_frame.timestamp).total_seconds() / 86400
             notes = []
@@ -199,18 +216,35 @@ def track_series(frames: pd.DataFrame, load_mask, load_probability, pixel_size_m
                 row.update(shift_y_px=reg["shift_y_px"], shift_x_px=reg["shift_x_px"],
                            registration_quality=reg["quality"], registration_ok=ok)
                 if ok:
-                    gained, lost = length_change(prev_mask, mask, reg["matrix"], tolerance_px)
+                    gained, lost = _gained_lost(prev_mask, mask, prev_length, length_px, reg["matrix"],
+                                                tolerance_px)
                     row["length_gained_mm"] = gained * pixel_size_mm
                     row["length_lost_mm"] = lost * pixel_size_mm
+                    ids = rt.inherit(labels, seg_lengths, prev_ids, prev_mask, reg["matrix"],
+                                     tolerance_px, min_overlap_px)
                 else:
                     why = reg["error"] or (f"quality {reg['quality']:.3f} < min_quality {min_quality}"
                                            if reg["quality"] < min_quality else
                                            f"shift beyond max_shift_px={max_shift_px}")
                     notes.append(f"registration flagged: {why}; gained/lost not measured")
             row["note"] = "; ".join(notes)
+        new = np.flatnonzero((ids == 0) & (seg_lengths > 0))
+        new = new[new > 0]
+        ids[new] = np.arange(next_id, next_id + len(new))
+        next_id += len(new)
+        if previous is not None and row["registration_ok"] is True:
+            new_segment = np.zeros(len(ids), bool)
+            new_segment[new] = True
+            row["n_new_tips"] = int(new_segment[labels[rt.tips(length_px)]].sum())
+        per_root = pd.Series(seg_lengths[1:], index=ids[1:]).groupby(level=0).sum()
+        for root_id, length in per_root[per_root > 0].items():
+            root_rows.append({"series": frame.series, "root_id": int(root_id), "timepoint": k + 1,
+                              "image_id": frame.image_id, "timestamp": frame.timestamp,
+                              "length_mm": float(length) * pixel_size_mm})
         rows.append(row)
-        previous = (frame, mask, probability)
-    return pd.DataFrame(rows, columns=GROWTH_COLUMNS)
+        previous = (frame, mask, probability, length_px, rt.id_image(labels, ids))
+    roots = rt.summarise(pd.DataFrame(root_rows, columns=ROOT_COLUMNS[:6]))
+    return pd.DataFrame(rows, columns=GROWTH_COLUMNS), roots
 
 
 def series_signature(frames: pd.DataFrame, settings: dict) -> str:
@@ -237,52 +271,107 @@ def series_metadata(traits: pd.DataFrame) -> pd.DataFrame:
     return traits.groupby("series", sort=True)[keep].first().reset_index()
 
 
+def summarise_groups(growth: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:
+    """Mean and 95 % confidence interval of growth curves per group and session.
+
+    Parameters
+    ----------
+    growth : the growth table with metadata columns.
+    group_by : metadata columns (e.g. genotype, treatment); series of one group
+        imaged on the same day are averaged.
+
+    Returns
+    -------
+    One row per group x session (day): ``n_series``, and for ``total_length_mm``,
+    ``growth_rate_mm_per_day``, ``length_gained_mm``, ``length_lost_mm``: ``_mean``,
+    ``_ci95_low``, ``_ci95_high`` (Student t interval; NaN with one series).
+    """
+    from scipy import stats
+
+    group_by = [c for c in group_by if c in growth.columns]
+    table = growth.assign(session=growth["timestamp"].dt.strftime("%Y-%m-%d"))
+    keys = [*group_by, "session"]
+    values = ["total_length_mm", "growth_rate_mm_per_day", "length_gained_mm", "length_lost_mm"]
+    grouped = table.groupby(keys, dropna=False)
+    out = grouped["series"].nunique().rename("n_series").to_frame()
+    for v in values:
+        mean, sd, n = grouped[v].mean(), grouped[v].std(), grouped[v].count()
+        half = stats.t.ppf(0.975, (n - 1).clip(lower=1)) * sd / np.sqrt(n)
+        half = half.where(n > 1)
+        out[f"{v}_mean"], out[f"{v}_ci95_low"], out[f"{v}_ci95_high"] = mean, mean - half, mean + half
+    return out.reset_index()
+
+
+def default_group_by(growth: pd.DataFrame, config: dict) -> list[str]:
+    """Metadata columns that describe groups of series: not the ones naming a series or a time."""
+    if config["track"].get("group_by"):
+        return list(config["track"]["group_by"])
+    naming = {*config.get("series_fields", []), *config.get("timestamp_fields", [])}
+    return [c for c in series_metadata(growth).columns if c != "series" and c not in naming]
+
+
 def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1,
-        progress: bool = False) -> pd.DataFrame:
+        progress: bool = False, roots_out: str | Path | None = None,
+        summary_out: str | Path | None = None) -> pd.DataFrame:
     """The track stage: every series, re-computing only those whose images changed.
 
-    Per-series results are kept in ``{results_dir}/growth/{series}.parquet`` with a
-    signature of their inputs; a new timepoint re-tracks only the series it touches.
+    Writes ``out`` (growth per series x timepoint), ``roots_out`` (per root; default
+    ``roots.parquet`` beside ``out``) and ``summary_out`` (per metadata group; default
+    ``growth_summary.parquet``). Per-series results are kept in
+    ``{results_dir}/growth/`` with a signature of their inputs, so a new timepoint
+    re-tracks only the series it touches.
     """
     from tqdm import tqdm
 
     from .config import pixel_size_mm
     from .segment import read_mask, read_probability
 
+    out = Path(out)
+    roots_out = Path(roots_out) if roots_out else out.with_name("roots.parquet")
+    summary_out = Path(summary_out) if summary_out else out.with_name("growth_summary.parquet")
     results = Path(config["results_dir"])
-    settings = {**config["track"], "pixel_size_mm": pixel_size_mm(config)}
+    settings = {k: v for k, v in config["track"].items() if k != "group_by"}
+    settings["pixel_size_mm"] = pixel_size_mm(config)
     traits = pd.read_parquet(traits_path)
     cache_dir = results / "growth"
     cache_dir.mkdir(parents=True, exist_ok=True)
-    store = lambda image_id: results / "segmentation" / f"{batch_of[image_id]}.zarr"
     batch_of = dict(zip(traits["image_id"], traits["batch"]))
+    store = lambda image_id: results / "segmentation" / f"{batch_of[image_id]}.zarr"
 
-    def one(series: str, frames: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
+    def one(series: str, frames: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
         signature = series_signature(frames, settings)
-        cached = cache_dir / f"{series}.parquet"
-        if cached.exists():
+        cached, cached_roots = cache_dir / f"{series}.parquet", cache_dir / f"{series}.roots.parquet"
+        if cached.exists() and cached_roots.exists():
             table = pd.read_parquet(cached)
             if len(table) and (table["signature"] == signature).all():
-                return table.drop(columns="signature"), False
-        table = track_series(frames, lambda i: read_mask(store(i), i),
-                             lambda i: read_probability(store(i), i).astype(np.float32) / 255,
-                             settings["pixel_size_mm"], settings["tolerance_px"],
-                             settings["max_shift_px"], settings["registration"],
-                             settings["min_quality"])
-        with atomic_path(cached) as tmp:
+                return table.drop(columns="signature"), pd.read_parquet(cached_roots), False
+        table, roots = track_series(frames, lambda i: read_mask(store(i), i),
+                                    lambda i: read_probability(store(i), i).astype(np.float32) / 255,
+                                    settings["pixel_size_mm"], settings["tolerance_px"],
+                                    settings["max_shift_px"], settings["registration"],
+                                    settings["min_quality"])
+        with atomic_path(cached_roots) as tmp:
+            roots.to_parquet(tmp, index=False)
+        with atomic_path(cached) as tmp:  # written last: it is what marks the cache valid
             table.assign(signature=signature).to_parquet(tmp, index=False)
-        return table, True
+        return table, roots, True
 
     groups = list(traits.groupby("series", sort=True))
     with ThreadPoolExecutor(max(1, threads)) as pool:
         done = list(tqdm(pool.map(lambda g: one(*g), groups), total=len(groups), desc="track",
                          unit="series", disable=not progress))
-    tables = [t for t, _ in done]
-    growth = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=GROWTH_COLUMNS)
-    growth = growth.merge(series_metadata(traits), on="series", how="left")
+    meta = series_metadata(traits)
+    growth = pd.concat([d[0] for d in done], ignore_index=True) if done else pd.DataFrame(columns=GROWTH_COLUMNS)
+    growth = growth.merge(meta, on="series", how="left")
+    roots = pd.concat([d[1] for d in done], ignore_index=True) if done else pd.DataFrame(columns=ROOT_COLUMNS)
+    summary = summarise_groups(growth, default_group_by(growth, config))
+    with atomic_path(roots_out) as tmp:
+        roots.merge(meta, on="series", how="left").to_parquet(tmp, index=False)
+    with atomic_path(summary_out) as tmp:
+        summary.to_parquet(tmp, index=False)
     with atomic_path(out) as tmp:
         growth.to_parquet(tmp, index=False)
-    retracked = sum(changed for _, changed in done)
-    print(f"track: {len(groups)} series ({retracked} re-tracked), {len(growth)} rows -> {out}")
+    retracked = sum(d[2] for d in done)
+    print(f"track: {len(groups)} series ({retracked} re-tracked), {len(growth)} rows -> {out}; "
+          f"{roots['root_id'].count()} root sightings -> {roots_out}; {len(summary)} group rows -> {summary_out}")
     return growth
-

@@ -3,6 +3,7 @@ rule report:
         manifest=f"{RESULTS}/manifest.parquet",
         traits=f"{RESULTS}/traits.parquet",
         growth=f"{RESULTS}/growth.parquet",
+        summary=f"{RESULTS}/growth_summary.parquet",
         images=per_batch(f"{RESULTS}/images/{{batch}}.zarr"),
         segmentation=per_batch(f"{RESULTS}/segmentation/{{batch}}.zarr"),
     output:

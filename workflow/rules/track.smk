@@ -3,13 +3,16 @@ rule track:
         traits=f"{RESULTS}/traits.parquet",
         segmentation=per_batch(f"{RESULTS}/segmentation/{{batch}}.zarr"),
     output:
-        f"{RESULTS}/growth.parquet",
+        growth=f"{RESULTS}/growth.parquet",
+        roots=f"{RESULTS}/roots.parquet",
+        summary=f"{RESULTS}/growth_summary.parquet",
     params:
-        config=settings("track", "results_dir"),
+        config=settings("track", "results_dir", "pixel_size_mm", "dpi", "series_fields", "timestamp_fields"),
     threads: 2
     resources:
         mem_mb=4000,
     log:
         f"{RESULTS}/logs/track.log",
     shell:
-        "rootpipe track {input.traits} {output} --config {params.config} --threads {threads} 2> {log}"
+        "rootpipe track {input.traits} {output.growth} --roots {output.roots} --summary {output.summary} "
+        "--config {params.config} --threads {threads} 2> {log}"
