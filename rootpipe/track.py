@@ -271,6 +271,17 @@ def series_metadata(traits: pd.DataFrame) -> pd.DataFrame:
     return traits.groupby("series", sort=True)[keep].first().reset_index()
 
 
+def smooth_lengths(growth: pd.DataFrame, window: int) -> pd.Series:
+    """Centred running median of ``total_length_mm`` within each series (``window`` timepoints).
+
+    Damps a single badly segmented session without forcing the series to be
+    non-decreasing: roots do disappear from minirhizotron windows.
+    """
+    return (growth.sort_values(["series", "timestamp"])
+            .groupby("series")["total_length_mm"]
+            .transform(lambda v: v.rolling(window, center=True, min_periods=1).median()))
+
+
 def summarise_groups(growth: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:
     """Mean and 95 % confidence interval of growth curves per group and session.
 
@@ -330,7 +341,7 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
     roots_out = Path(roots_out) if roots_out else out.with_name("roots.parquet")
     summary_out = Path(summary_out) if summary_out else out.with_name("growth_summary.parquet")
     results = Path(config["results_dir"])
-    settings = {k: v for k, v in config["track"].items() if k != "group_by"}
+    settings = {k: v for k, v in config["track"].items() if k not in ("group_by", "smoothing_window")}
     settings["pixel_size_mm"] = pixel_size_mm(config)
     traits = pd.read_parquet(traits_path)
     cache_dir = results / "growth"
@@ -363,6 +374,8 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
     meta = series_metadata(traits)
     growth = pd.concat([d[0] for d in done], ignore_index=True) if done else pd.DataFrame(columns=GROWTH_COLUMNS)
     growth = growth.merge(meta, on="series", how="left")
+    if config["track"]["smoothing_window"] > 1:
+        growth["total_length_smoothed_mm"] = smooth_lengths(growth, config["track"]["smoothing_window"])
     roots = pd.concat([d[1] for d in done], ignore_index=True) if done else pd.DataFrame(columns=ROOT_COLUMNS)
     summary = summarise_groups(growth, default_group_by(growth, config))
     with atomic_path(roots_out) as tmp:

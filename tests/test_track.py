@@ -94,3 +94,13 @@ def test_rigid_registration_recovers_a_rotation():
     assert not result["error"] and result["quality"] > 0.8
     np.testing.assert_allclose(result["matrix"][:, :2], rot[:, :2], atol=0.01)
     np.testing.assert_allclose(result["matrix"][:, 2], rot[:, 2], atol=1.0)
+
+
+def test_smoothing_damps_one_bad_session_but_keeps_real_loss():
+    from rootpipe.track import smooth_lengths
+
+    growth = pd.DataFrame({"series": "s", "timestamp": pd.date_range("2026-05-01", periods=6, freq="7D"),
+                           "total_length_mm": [10.0, 20.0, 2.0, 30.0, 25.0, 20.0]})
+    smoothed = smooth_lengths(growth, 3).to_numpy()
+    assert smoothed[2] == 20.0  # the dropout session
+    assert smoothed[-1] < smoothed[-3]  # a real decline stays a decline
