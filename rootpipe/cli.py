@@ -88,6 +88,70 @@ def cmd_report(a) -> None:
     run(a.manifest, a.traits, a.growth, a.out, _config(a.config))
 
 
+def _pairs(a):
+    from .annotations import pairs_from_folder, read_pairs
+
+    if a.pairs:
+        return read_pairs(a.pairs, getattr(a, "split", None))
+    return pairs_from_folder(a.folder, a.annotation_type)
+
+
+def cmd_train(a) -> None:
+    import pandas as pd
+
+    from .annotations import pairs_from_folder, read_pairs
+    from .train import train
+
+    if a.synthetic:
+        from .synthetic import make_campaign
+
+        out = Path(a.synthetic)
+        for name, seed, n in (("train", a.seed + 1, a.synthetic_series), ("val", a.seed + 1000, 2)):
+            if not (out / name / "truth" / "lengths.csv").exists():
+                make_campaign(out / name, n_series=n, n_timepoints=3, image_size=(512, 640), seed=seed,
+                              progress=not a.quiet)
+        tables = {}
+        for name in ("train", "val"):
+            truth = pd.read_csv(out / name / "truth" / "lengths.csv")
+            tables[name] = pd.DataFrame({"image": [str(out / name / "images" / f) for f in truth["file"]],
+                                         "annotation": [str(out / name / "truth" / f) for f in truth["file"]],
+                                         "annotation_type": "mask"})
+        train_pairs, val_pairs = tables["train"], tables["val"]
+        notes = {"data": f"synthetic campaigns (rootpipe.synthetic, seeds {a.seed + 1}/{a.seed + 1000})"}
+    elif a.pairs:
+        train_pairs = read_pairs(a.pairs, a.train_split)
+        val_pairs = read_pairs(a.pairs, a.val_split)
+        if a.dataset:
+            train_pairs = train_pairs[train_pairs["dataset"] == a.dataset]
+            val_pairs = val_pairs[val_pairs["dataset"] == a.dataset]
+        notes = {"data": f"{a.pairs} {a.dataset or ''} splits {a.train_split}/{a.val_split}"}
+    else:
+        pairs = pairs_from_folder(a.folder, a.annotation_type)
+        val_pairs = pairs.iloc[::5]
+        train_pairs = pairs.drop(val_pairs.index)
+        notes = {"data": f"{a.folder} (every 5th image for validation)"}
+    header = train(train_pairs, val_pairs, a.out, init=a.init, encoder=a.encoder, epochs=a.epochs,
+                   steps_per_epoch=a.steps, batch=a.batch, tile=a.tile, lr=a.lr, seed=a.seed,
+                   device=a.device, threads=a.threads, rsml_width_px=a.rsml_width_px,
+                   progress=not a.quiet, notes=notes)
+    print(f"train: best checkpoint {a.out}: {header['scores']}")
+
+
+def cmd_evaluate(a) -> None:
+    from .evaluate import DEFAULT_CHECKPOINT, evaluate
+
+    settings = _config(a.config)["segment"]
+    if a.method == "classical":
+        settings["method"] = "classical"
+    else:
+        settings.update(method="unet", checkpoint=a.checkpoint or str(DEFAULT_CHECKPOINT))
+    per_image, summary = evaluate(_pairs(a), settings, threads=a.threads, progress=not a.quiet)
+    if a.out:
+        per_image.to_csv(a.out, index=False)
+    for key, value in summary.items():
+        print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+
+
 def cmd_run(a, extra: list[str]) -> int:
     from .run import run_workflow
 
@@ -112,6 +176,42 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train a U-Net on annotated images")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--pairs", help="CSV with image, annotation, annotation_type, split")
+    src.add_argument("--folder", help="folder with images/ and same-stem masks/")
+    src.add_argument("--synthetic", help="generate synthetic training campaigns in this folder")
+    p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
+    p.add_argument("--init", help="checkpoint to fine-tune or resume from")
+    p.add_argument("--dataset", help="only rows of this dataset (pairs CSV)")
+    p.add_argument("--train-split", default="train")
+    p.add_argument("--val-split", default="val")
+    p.add_argument("--annotation-type", default="mask", help="for --folder: mask, rootpainter, ...")
+    p.add_argument("--synthetic-series", type=int, default=8)
+    p.add_argument("--encoder", default="mobilenet_v2")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--steps", type=int, default=50, help="steps per epoch")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--tile", type=int, default=256)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--rsml-width-px", type=float, default=4.0)
+    _add_common(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="scores and length agreement against annotations")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--pairs", help="CSV with image, annotation, annotation_type, split")
+    src.add_argument("--folder", help="folder with images/ and same-stem masks/")
+    p.add_argument("--split")
+    p.add_argument("--annotation-type", default="mask")
+    p.add_argument("--checkpoint", help="rootpipe checkpoint (default: the shipped model)")
+    p.add_argument("--method", choices=["classical", "unet"], help="default: unet with the shipped model")
+    p.add_argument("--out", help="per-image CSV")
+    _add_common(p)
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("ingest", help="find, check and batch the campaign's images")
     _add_common(p)

@@ -55,8 +55,10 @@ def build_model(header: dict):
     architecture = getattr(smp, header["architecture"], None)
     if architecture is None:
         raise ValueError(f"unknown smp architecture {header['architecture']!r}")
+    # Pretrained encoder weights cannot be downloaded at run time: always None.
     return architecture(encoder_name=header["encoder"], encoder_weights=None,
-                        in_channels=header.get("in_channels", 3), classes=header.get("classes", 1))
+                        in_channels=header.get("in_channels", 3), classes=header.get("classes", 1),
+                        **header.get("model_kwargs", {}))
 
 
 def load(path: str | Path, device="cpu"):
@@ -79,8 +81,13 @@ def load(path: str | Path, device="cpu"):
     return model.to(device).eval(), header
 
 
-def save(model, path: str | Path, header: dict) -> None:
-    """Write ``model`` with ``header`` (architecture, encoder, ... ) atomically."""
+def save(model, path: str | Path, header: dict, half: bool = False) -> None:
+    """Write ``model`` with ``header`` (architecture, encoder, ... ) atomically.
+
+    ``half`` stores floating-point weights as fp16 (half the file; loading
+    casts back to the model's fp32 parameters).
+    """
+    import torch
     from safetensors.torch import save_file
 
     from ..atomic import atomic_path
@@ -88,6 +95,8 @@ def save(model, path: str | Path, header: dict) -> None:
     header = {"format": FORMAT, "normalisation": DEFAULT_NORMALISATION, "in_channels": 3,
               "classes": 1, **header}
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={HEADER_KEY: json.dumps(header)})
 

@@ -1,0 +1,199 @@
+"""Train an smp U-Net on image/annotation pairs (dense masks, RSML, sparse RootPainter labels).
+
+Random tiles with augmentation, Dice + BCE over labelled pixels only, AdamW
+with a one-cycle schedule, validation every epoch on whole images through
+the same tiled inference the segment stage uses, and the best checkpoint
+kept with its metadata and scores.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from .annotations import UNLABELLED, load_labels
+from .decode import read_image, to_rgb8
+
+DEFAULT_MODEL = {"architecture": "Unet", "encoder": "mobilenet_v2",
+                 "model_kwargs": {"decoder_channels": [128, 64, 32, 16, 16]}}
+
+
+def load_pairs(pairs: pd.DataFrame, rsml_width_px: float = 4.0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Decode every pair into (rgb uint8 (H, W, 3), labels uint8 (H, W))."""
+    out = []
+    for row in pairs.itertuples():
+        rgb = to_rgb8(read_image(row.image))
+        out.append((rgb, load_labels(row.annotation, row.annotation_type, rgb.shape[:2], rsml_width_px)))
+    return out
+
+
+def augment(rgb: np.ndarray, labels: np.ndarray, rng: np.random.Generator, tile: int):
+    """One random training tile of (rgb, labels) with geometric and photometric jitter.
+
+    Scale 0.75–1.33, flips, 90° rotations, brightness/contrast/hue jitter,
+    blur and noise: what changes between cameras, sessions and soils.
+    """
+    scale = float(np.exp(rng.uniform(np.log(0.75), np.log(1.33))))
+    need = int(math.ceil(tile / scale)) + 1
+    h, w = labels.shape
+    if h < need or w < need:  # small images: pad with unlabelled pixels
+        ph, pw = max(0, need - h), max(0, need - w)
+        rgb = np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="reflect")
+        labels = np.pad(labels, ((0, ph), (0, pw)), constant_values=UNLABELLED)
+        h, w = labels.shape
+    y, x = rng.integers(0, h - need + 1), rng.integers(0, w - need + 1)
+    crop, lab = rgb[y:y + need, x:x + need], labels[y:y + need, x:x + need]
+    crop = cv2.resize(crop, (tile, tile), interpolation=cv2.INTER_LINEAR)
+    lab = cv2.resize(lab, (tile, tile), interpolation=cv2.INTER_NEAREST)
+    k = int(rng.integers(4))
+    crop, lab = np.rot90(crop, k), np.rot90(lab, k)
+    if rng.random() < 0.5:
+        crop, lab = crop[:, ::-1], lab[:, ::-1]
+    img = crop.astype(np.float32)
+    if rng.random() < 0.5:  # hue: rotate the colour a little around the grey axis
+        hsv = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2HSV).astype(np.float32)
+        hsv[..., 0] = (hsv[..., 0] + rng.uniform(-8, 8)) % 180
+        img = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
+    img = img * rng.uniform(0.7, 1.3) + rng.uniform(-30, 30)  # contrast, brightness
+    if rng.random() < 0.3:
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.5))
+    if rng.random() < 0.5:
+        img = img + rng.normal(0, rng.uniform(1, 8), img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8), np.ascontiguousarray(lab)
+
+
+def masked_loss(logits, target, valid):
+    """BCE + soft Dice over labelled pixels only (``valid`` = 1); unlabelled pixels add nothing."""
+    import torch
+    import torch.nn.functional as F
+
+    n = valid.sum().clamp(min=1.0)
+    bce = (F.binary_cross_entropy_with_logits(logits, target, reduction="none") * valid).sum() / n
+    p = torch.sigmoid(logits) * valid
+    t = target * valid
+    dice = 1 - (2 * (p * t).sum() + 1) / (p.sum() + t.sum() + 1)
+    return bce + dice
+
+
+def scores(predicted: np.ndarray, labels: np.ndarray) -> dict:
+    """Pixel scores over labelled pixels: f1 (= dice), iou, precision, recall, and the counts."""
+    valid = labels != UNLABELLED
+    pred, truth = predicted.astype(bool) & valid, (labels == 1) & valid
+    tp = int((pred & truth).sum())
+    fp, fn = int(pred.sum()) - tp, int(truth.sum()) - tp
+    return pool([{"tp": tp, "fp": fp, "fn": fn}])
+
+
+def pool(counts) -> dict:
+    """Scores from summed tp/fp/fn counts (pixel-pooled over images)."""
+    tp = sum(c["tp"] for c in counts)
+    fp = sum(c["fp"] for c in counts)
+    fn = sum(c["fn"] for c in counts)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+    iou = tp / (tp + fp + fn) if tp + fp + fn else 1.0
+    return {"f1": f1, "dice": f1, "iou": iou, "precision": precision, "recall": recall,
+            "tp": tp, "fp": fp, "fn": fn}
+
+
+def validate(model, header: dict, data, device: str, tile: int, threshold: float = 0.5) -> dict:
+    """Pooled pixel scores of ``model`` on whole images, with the segment stage's tiled inference."""
+    from .segment.tiling import predict_tiled
+    from .segment.unet import TilePredictor
+
+    predictor = TilePredictor(model, header, device=device, precision="fp32")
+    counts = [scores(predict_tiled(rgb, predictor, tile=tile, overlap=tile // 8) > threshold, labels)
+              for rgb, labels in data]
+    model.train()
+    return pool(counts)
+
+
+def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *, init: str | None = None,
+          architecture: str = DEFAULT_MODEL["architecture"], encoder: str = DEFAULT_MODEL["encoder"],
+          model_kwargs: dict | None = None, epochs: int = 10, steps_per_epoch: int = 50, batch: int = 8,
+          tile: int = 256, lr: float = 2e-3, seed: int = 0, device: str = "auto", threads: int = 1,
+          pixel_size_mm: float | None = None, rsml_width_px: float = 4.0, half: bool = True,
+          progress: bool = True, notes: dict | None = None) -> dict:
+    """Train and keep the best checkpoint (by validation F1) at ``out``.
+
+    Parameters
+    ----------
+    train_pairs, val_pairs : tables with ``image``, ``annotation``, ``annotation_type``.
+    init : a rootpipe checkpoint to start from (fine-tuning, or resuming); its architecture wins.
+    tile : training tile edge (px, multiple of 32).
+    half : store weights as fp16 (half the file size).
+
+    Returns
+    -------
+    dict
+        The best checkpoint's header (with ``scores``).
+    """
+    import torch
+    from tqdm import tqdm
+
+    from .segment import checkpoint
+    from .segment.unet import pick_device
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(max(1, threads))
+    rng = np.random.default_rng(seed)
+    device = pick_device(device)
+    if init:
+        model, header = checkpoint.load(init, device=device)
+        header = {k: header[k] for k in ("architecture", "encoder", "model_kwargs", "normalisation")
+                  if k in header}
+        header["fine_tuned_from"] = str(init)
+    else:
+        header = {"architecture": architecture, "encoder": encoder,
+                  "model_kwargs": model_kwargs if model_kwargs is not None else DEFAULT_MODEL["model_kwargs"],
+                  "normalisation": checkpoint.DEFAULT_NORMALISATION}
+        model = checkpoint.build_model({"in_channels": 3, "classes": 1, **header}).to(device)
+    header.update(tile_px=tile, pixel_size_mm=pixel_size_mm, training={
+        "n_train_images": len(train_pairs), "n_val_images": len(val_pairs), "epochs": epochs,
+        "steps_per_epoch": steps_per_epoch, "batch": batch, "lr": lr, "seed": seed, **(notes or {})})
+    train_data, val_data = load_pairs(train_pairs, rsml_width_px), load_pairs(val_pairs, rsml_width_px)
+    if not train_data:
+        raise ValueError("no training pairs")
+    mean = torch.tensor(header["normalisation"]["mean"], device=device).view(1, 3, 1, 1) * 255
+    std = torch.tensor(header["normalisation"]["std"], device=device).view(1, 3, 1, 1) * 255
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=epochs * steps_per_epoch)
+    use_amp = device.startswith("cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    best, best_header = -1.0, None
+    weights = np.array([lab.size for _, lab in train_data], np.float64)
+    started = time.time()
+    model.train()
+    for epoch in range(1, epochs + 1):
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{epochs}", disable=not progress, unit="step")
+        for _ in bar:
+            picks = rng.choice(len(train_data), size=batch, p=weights / weights.sum())
+            tiles = [augment(*train_data[i], rng, tile) for i in picks]
+            x = torch.from_numpy(np.stack([t[0] for t in tiles])).to(device).permute(0, 3, 1, 2).float()
+            x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+            lab = torch.from_numpy(np.stack([t[1] for t in tiles])).to(device)[:, None]
+            valid = (lab != UNLABELLED).float()
+            target = (lab == 1).float()
+            with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+                logits = model(x)
+            loss = masked_loss(logits.float(), target, valid)
+            optimiser.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimiser)
+            scaler.update()
+            schedule.step()
+            bar.set_postfix(loss=f"{loss.item():.3f}", val_f1=f"{best:.3f}" if best >= 0 else "-")
+        result = validate(model, header, val_data, device, tile) if val_data else {"f1": float("nan")}
+        line = {k: round(v, 4) for k, v in result.items() if k in ("f1", "iou", "precision", "recall")}
+        print(f"epoch {epoch}: loss {loss.item():.4f}, validation {line}", flush=True)
+        if not val_data or result["f1"] > best:
+            best = result["f1"] if val_data else best
+            best_header = {**header, "scores": {"validation": line, "epoch": epoch,
+                                                "train_minutes": round((time.time() - started) / 60, 2)}}
+            checkpoint.save(model, out, best_header, half=half)
+    return best_header

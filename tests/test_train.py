@@ -1,0 +1,71 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rootpipe.annotations import UNLABELLED, load_labels, pairs_from_folder
+from rootpipe.segment import checkpoint
+from rootpipe.train import augment, masked_loss, scores, train
+
+from conftest import write_png
+
+
+def test_unlabelled_pixels_carry_no_loss():
+    logits = torch.randn(1, 1, 16, 16, requires_grad=True)
+    target = torch.zeros(1, 1, 16, 16)
+    valid = torch.zeros(1, 1, 16, 16)
+    valid[..., :4, :] = 1  # only the top rows are labelled
+    masked_loss(logits, target, valid).backward()
+    assert logits.grad[..., 4:, :].abs().max() == 0
+    assert logits.grad[..., :4, :].abs().max() > 0
+
+
+def test_rootpainter_annotation_colours(tmp_path):
+    rgba = np.zeros((20, 30, 4), np.uint8)
+    rgba[2:5, :, 0], rgba[2:5, :, 3] = 255, 180   # red: root
+    rgba[10:12, :, 1], rgba[10:12, :, 3] = 255, 180  # green: background
+    labels = load_labels(write_png(tmp_path / "a.png", rgba), "rootpainter", (20, 30))
+    assert (labels[2:5] == 1).all() and (labels[10:12] == 0).all() and (labels[15:] == UNLABELLED).all()
+
+
+def test_scores_ignore_unlabelled():
+    labels = np.full((10, 10), UNLABELLED, np.uint8)
+    labels[0, :5], labels[1, :5] = 1, 0
+    pred = np.zeros((10, 10), bool)
+    pred[0, :5] = True
+    pred[5:] = True  # predictions where nobody labelled: not an error
+    s = scores(pred, labels)
+    assert s["f1"] == 1.0 and s["precision"] == 1.0
+
+
+def test_augment_keeps_image_and_labels_aligned():
+    rng = np.random.default_rng(0)
+    rgb = np.zeros((300, 300, 3), np.uint8)
+    labels = np.zeros((300, 300), np.uint8)
+    rgb[:, 140:160] = 250
+    labels[:, 140:160] = 1
+    for _ in range(10):
+        img, lab = augment(rgb, labels, rng, 128)
+        assert img.shape == (128, 128, 3) and lab.shape == (128, 128)
+        if (lab == 1).any():
+            assert img[lab == 1].mean() > img[lab == 0].mean() + 100
+
+
+def test_training_on_sparse_rootpainter_labels_runs_and_keeps_a_checkpoint(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        img = rng.integers(40, 90, (96, 128, 3), dtype=np.uint8)
+        img[:, 60:66] = 220
+        ann = np.zeros((96, 128, 4), np.uint8)
+        ann[10:80, 61:65, 0], ann[10:80, 61:65, 3] = 255, 255   # a few root strokes
+        ann[10:80, 10:20, 1], ann[10:80, 10:20, 3] = 255, 255   # some background
+        write_png(tmp_path / "images" / f"im{i}.png", img)
+        write_png(tmp_path / "masks" / f"im{i}.png", ann)
+    pairs = pairs_from_folder(tmp_path, "rootpainter")
+    out = tmp_path / "model.safetensors"
+    header = train(pairs, pairs.iloc[:1], out, epochs=1, steps_per_epoch=2, batch=2, tile=64,
+                   progress=False, model_kwargs={"decoder_channels": [32, 16, 16, 8, 8]})
+    assert out.exists() and header["scores"]["epoch"] == 1
+    model, loaded = checkpoint.load(out)
+    assert loaded["model_kwargs"]["decoder_channels"] == [32, 16, 16, 8, 8]
+    assert loaded["training"]["n_train_images"] == 2
