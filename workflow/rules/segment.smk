@@ -9,7 +9,8 @@ rule segment:
         config=settings("segment"),
     threads: 2
     resources:
-        mem_mb=8000,
+        # A retry after running out of memory asks for more.
+        mem_mb=lambda wildcards, attempt: 8000 * attempt,
         runtime=120,
     log:
         f"{RESULTS}/logs/segment/{{batch}}.log",

@@ -7,7 +7,8 @@ rule tile:
         config=settings("tile", "pixel_size_mm", "dpi"),
     threads: 2
     resources:
-        mem_mb=4000,
+        # A retry after running out of memory asks for more.
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=60,
     log:
         f"{RESULTS}/logs/tile/{{batch}}.log",

@@ -10,7 +10,7 @@ rule track:
         config=settings("track", "results_dir", "pixel_size_mm", "dpi", "series_fields", "timestamp_fields"),
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
     log:
         f"{RESULTS}/logs/track.log",
     shell:
