@@ -66,7 +66,7 @@ def cmd_traits(a) -> None:
 
     cfg = _config(a.config)
     measure_batch(a.segmentation, a.out, pixel_size_mm(cfg), cfg["traits"], threads=a.threads,
-                  progress=not a.quiet)
+                  progress=not a.quiet, branches_out=a.branches, rsml_dir=a.rsml)
 
 
 def cmd_collect(a) -> None:
@@ -232,6 +232,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("traits", help="root traits of one batch's masks")
     p.add_argument("segmentation", help="segmentation store (results/segmentation/BATCH.zarr)")
     p.add_argument("out", help="output table (results/traits/BATCH.parquet)")
+    p.add_argument("--branches", help="also write one row per skeleton branch to this parquet")
+    p.add_argument("--rsml", help="also write one RSML file per image into this folder")
     _add_common(p)
     p.set_defaults(func=cmd_traits)
 

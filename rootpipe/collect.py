@@ -21,11 +21,18 @@ def join_traits(manifest: pd.DataFrame, traits: list[pd.DataFrame]) -> pd.DataFr
 
 
 def write_tables(table: pd.DataFrame, parquet_path: str | Path) -> Path:
-    """Write ``traits.parquet`` and the same table as CSV beside it."""
+    """Write ``traits.parquet``, the same table as CSV, and a RhizoVision Explorer CSV beside it.
+
+    The RVE table (``traits_rve.csv``) uses RVE's column names and units, so
+    analysis scripts written for RVE read rootpipe's results.
+    """
+    from .rve import write_rve_csv
+
     parquet_path = Path(parquet_path)
     csv_path = parquet_path.with_suffix(".csv")
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False)
+    write_rve_csv(table, parquet_path.with_name(parquet_path.stem + "_rve.csv"))
     with atomic_path(parquet_path) as tmp:
         table.to_parquet(tmp, index=False)
     return csv_path

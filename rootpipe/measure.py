@@ -1,37 +1,108 @@
-"""Traits stage: measure every mask of a batch with :func:`rootpipe.traits.measure`."""
+"""Traits stage: measure every mask of a batch with :mod:`rootpipe.traits`.
+
+Per batch: one traits row per image (``traits/{batch}.parquet``), optionally one
+row per skeleton branch of every image (``branches/{batch}.parquet``) and one
+RSML file per image (``rsml/{batch}/{image_id}.rsml``).
+"""
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import zarr
 
 from .atomic import atomic_path
-from .traits import measure
+from .rsml import BRANCH_TYPE_LABELS, write_rsml
+from .traits import branches, measure, measure_all
+
+#: Keys of the config's ``traits`` section that :func:`rootpipe.traits.measure`
+#: takes; other keys there are for the workflow, not the measurement.
+MEASURE_SETTINGS = ("min_object_area_mm2", "fill_holes_area_mm2",
+                    "diameter_classes_mm", "spur_factor")
+
+
+def measure_options(settings: dict | None) -> dict:
+    """Keyword arguments for :func:`rootpipe.traits.measure` from the config's
+    ``traits`` section (a YAML list of class edges becomes a tuple)."""
+    # None (YAML null) means "the default".
+    opts = {k: v for k, v in (settings or {}).items()
+            if k in MEASURE_SETTINGS and v is not None}
+    if "diameter_classes_mm" in opts:
+        opts["diameter_classes_mm"] = tuple(float(v) for v in opts["diameter_classes_mm"])
+    return opts
 
 
 def measure_batch(segmentation_store: str | Path, out: str | Path, pixel_size_mm: float,
-                  settings: dict, threads: int = 1, progress: bool = False) -> pd.DataFrame:
+                  settings: dict, threads: int = 1, progress: bool = False, *,
+                  branches_out: str | Path | None = None,
+                  rsml_dir: str | Path | None = None) -> pd.DataFrame:
     """One row of traits per image of a segmentation store, written to ``out`` (parquet).
 
     Parameters
     ----------
-    settings : the config's ``traits`` section (cleaning sizes in mm²).
+    segmentation_store : path of the batch's segmentation zarr.
+    out : traits parquet, one row per image (``image_id`` + trait keys).
+    pixel_size_mm : mm per pixel.
+    settings : the config's ``traits`` section (cleaning sizes in mm², spur
+        factor, ``diameter_classes_mm`` class edges); see :data:`MEASURE_SETTINGS`.
+    threads : images measured at once.
+    progress : show a progress bar.
+    branches_out : optional parquet of every image's branches, one row per branch
+        (``image_id`` + :data:`rootpipe.traits.BRANCH_COLUMNS`).
+    rsml_dir : optional folder, written as a whole (atomically), with one
+        ``{image_id}.rsml`` per image: the branches' centre-lines and diameters.
+
+    Returns
+    -------
+    DataFrame
+        The traits table.
     """
     from tqdm import tqdm
 
     root = zarr.open_group(segmentation_store, mode="r")
     image_ids = list(root.attrs["rootpipe"]["images"])
+    opts = measure_options(settings)
+    want_branches = branches_out is not None or rsml_dir is not None
 
-    def one(image_id: str) -> dict:
-        mask = root[image_id]["mask"][:]
-        return {"image_id": image_id, **measure(mask, pixel_size_mm, **settings)}
+    with contextlib.ExitStack() as stack:
+        rsml_tmp = None
+        if rsml_dir is not None:
+            rsml_tmp = stack.enter_context(atomic_path(rsml_dir))
+            rsml_tmp.mkdir(parents=True)
 
-    with ThreadPoolExecutor(max(1, threads)) as pool:
-        rows = list(tqdm(pool.map(one, image_ids), total=len(image_ids), unit="img",
-                         desc=f"traits {Path(segmentation_store).stem}", disable=not progress))
+        def one(image_id: str) -> tuple[dict, pd.DataFrame | None]:
+            mask = root[image_id]["mask"][:]
+            if not want_branches:
+                return {"image_id": image_id, **measure(mask, pixel_size_mm, **opts)}, None
+            result = measure_all(mask, pixel_size_mm, **opts)
+            table = result.branches
+            if rsml_tmp is not None:
+                write_rsml(result.paths, rsml_tmp / f"{image_id}.rsml",
+                           plant_ids=table["component_id"].to_numpy(),
+                           labels=[BRANCH_TYPE_LABELS[t] for t in table["branch_type"]],
+                           image_name=image_id, pixel_size_mm=pixel_size_mm)
+            table.insert(0, "image_id", image_id)
+            return {"image_id": image_id, **result.traits}, table
+
+        with ThreadPoolExecutor(max(1, threads)) as pool:
+            results = list(tqdm(pool.map(one, image_ids), total=len(image_ids), unit="img",
+                                desc=f"traits {Path(segmentation_store).stem}",
+                                disable=not progress))
+
+    rows = [row for row, _ in results]
     table = pd.DataFrame(rows, columns=None if rows else ["image_id"])
     with atomic_path(out) as tmp:
         table.to_parquet(tmp, index=False)
+    if branches_out is not None:
+        parts = [b for _, b in results]
+        if not parts:  # no images: an empty table with the columns' types
+            empty = branches(np.zeros((1, 1), bool))
+            empty.insert(0, "image_id", pd.Series(dtype=object))
+            parts = [empty]
+        table_b = pd.concat(parts, ignore_index=True)
+        with atomic_path(branches_out) as tmp:
+            table_b.to_parquet(tmp, index=False)
     return table

@@ -415,3 +415,271 @@ def test_thin_matches_skimage():
 def test_rejects_non_2d():
     with pytest.raises(ValueError):
         traits.measure(np.zeros((3, 4, 5), bool))
+
+
+# --------------------------------------------------------------------------
+# issue 4: mixed tubes, classes, outline, angles, density, paths, options
+# --------------------------------------------------------------------------
+
+def test_mixed_tubes_volume_and_surface():
+    # Flat-ended tubes of four diameters at four angles, in one image.
+    tubes = [(4, 0, (150.3, 150.7)), (7, 30, (150.3, 450.7)),
+             (10, 60, (450.3, 150.7)), (14, 90, (450.3, 450.7))]
+    L = 220.0
+    m = np.zeros((600, 600), bool)
+    volume = surface = 0.0
+    for w, angle, centre in tubes:
+        p0, p1 = line_ends(angle, L, np.array(centre))
+        m |= flat_bar(m.shape, p0, p1, w)
+        r = digital_width(angle, w) / 2
+        volume += np.pi * r * r * L
+        surface += 2 * np.pi * r * L
+    got = traits.measure(m)
+    assert got["n_components"] == 4
+    assert got["volume_mm3"] == pytest.approx(volume, rel=0.05)
+    assert got["surface_area_mm2"] == pytest.approx(surface, rel=0.05)
+
+
+def _mixed_network():
+    m = draw((300, 300), Y, 5)
+    m |= capsule(m.shape, (20.3, 20.2), (20.3, 280.6), 11)
+    m |= capsule(m.shape, (280.3, 20.2), (280.3, 200.6), 2)
+    return m
+
+
+def test_diameter_classes_sum_to_totals():
+    m = _mixed_network()
+    px = 0.1
+    edges = (0.3, 0.6, 1.0)
+    r = traits.measure(m, px, diameter_classes_mm=edges)
+    labels = traits.diameter_class_labels(edges)
+    assert labels == ["0-0.3mm", "0.3-0.6mm", "0.6-1mm", "over_1mm"]
+    for prefix, total in traits.CLASS_QUANTITIES:
+        parts = [r[f"{prefix}_diam_{c}"] for c in labels]
+        assert sum(parts) == pytest.approx(r[total], rel=1e-9), prefix
+    # 2 px (0.2 mm), 5 px (0.5 mm) and 11 px (1.1 mm) roots: one class each.
+    length = [r[f"length_mm_diam_{c}"] for c in labels]
+    assert length[0] == pytest.approx(0.1 * (180.4 + 2), rel=0.03)
+    assert length[2] == 0.0
+    assert length[3] == pytest.approx(0.1 * (260.4 + 11), rel=0.03)
+
+
+def test_diameter_class_keys_and_validation():
+    assert traits.TRAIT_KEYS == traits.trait_keys((0.5, 1.0, 2.0))
+    assert traits.diameter_class_labels(()) == ["all"]
+    r = traits.measure(_y_mask(), diameter_classes_mm=())
+    assert r["length_mm_diam_all"] == r["total_length_mm"]
+    assert list(r) == traits.trait_keys(())
+    for bad in [(1.0, 0.5), (0.0, 1.0), (np.nan,), (1.0, 1.0)]:
+        with pytest.raises(ValueError):
+            traits.measure(_y_mask(), diameter_classes_mm=bad)
+
+
+def test_new_traits_scale_with_pixel_size():
+    m = _mixed_network()
+    a, b = traits.measure(m, 1.0, ()), traits.measure(m, 0.1, ())
+    assert b["perimeter_mm"] == pytest.approx(0.1 * a["perimeter_mm"], rel=1e-12)
+    for k in ("projected_area_mm2", "projected_area_mm2_diam_all"):
+        assert b[k] == pytest.approx(0.01 * a[k], rel=1e-12), k
+    assert b["root_length_density_mm_per_mm2"] == pytest.approx(
+        10 * a["root_length_density_mm_per_mm2"], rel=1e-12)
+    for k in ("solidity", "width_depth_ratio", "mean_orientation_deg",
+              "shallow_angle_fraction", "medium_angle_fraction",
+              "steep_angle_fraction"):
+        assert b[k] == a[k], k
+
+
+def test_perimeter_of_bars_and_discs():
+    m = np.zeros((60, 300), bool)
+    m[20:31, 30:270] = True
+    assert traits.measure(m)["perimeter_mm"] == pytest.approx(2 * (11 + 240),
+                                                              rel=0.01)
+    yy, xx = np.mgrid[0:200, 0:200]
+    for radius in (6, 20, 60):
+        disc = np.hypot(yy - 100.3, xx - 99.6) <= radius
+        assert traits.measure(disc)["perimeter_mm"] == pytest.approx(
+            2 * np.pi * radius, rel=0.02)
+    # A ring: outer and inner border both count.
+    d = np.hypot(yy - 100.3, xx - 99.6)
+    ring = (d <= 60) & (d > 40)
+    assert traits.measure(ring)["perimeter_mm"] == pytest.approx(
+        2 * np.pi * 100, rel=0.02)
+    for angle in (0, 20, 45, 70):
+        p0, p1 = line_ends(angle, 300)
+        bar = capsule((400, 400), p0, p1, 7)
+        assert traits.measure(bar)["perimeter_mm"] == pytest.approx(
+            600 + np.pi * 7, rel=0.01), angle
+
+
+@pytest.mark.parametrize("angle,which", [(0, "shallow"), (25, "shallow"),
+                                         (40, "medium"), (55, "medium"),
+                                         (65, "steep"), (90, "steep")])
+def test_angle_fractions_of_straight_roots(angle, which):
+    p0, p1 = line_ends(angle, 300)
+    r = traits.measure(capsule((400, 400), p0, p1, 5))
+    assert r[f"{which}_angle_fraction"] == pytest.approx(1.0)
+    assert r["mean_orientation_deg"] == pytest.approx(angle, abs=1.0)
+
+
+def test_angle_fractions_are_length_weighted():
+    m = np.zeros((400, 400), bool)
+    m |= capsule(m.shape, (50.3, 20.2), (50.3, 320.6), 5)    # 305 px flat
+    m |= capsule(m.shape, (100.3, 380.2), (200.3, 380.2), 5)  # 105 px steep
+    r = traits.measure(m)
+    assert r["shallow_angle_fraction"] == pytest.approx(305 / 410, abs=0.01)
+    assert r["steep_angle_fraction"] == pytest.approx(105 / 410, abs=0.01)
+    assert r["medium_angle_fraction"] == pytest.approx(0.0, abs=0.005)
+    total = (r["shallow_angle_fraction"] + r["medium_angle_fraction"]
+             + r["steep_angle_fraction"])
+    assert total == pytest.approx(1.0)
+
+
+def test_root_length_density_solidity_and_ratio():
+    m = np.zeros((100, 250), bool)
+    m[40:49, 25:225] = True  # a 9 x 200 px bar in a 100 x 250 px image
+    px = 0.2
+    r = traits.measure(m, px)
+    assert r["root_length_density_mm_per_mm2"] == pytest.approx(
+        200 * px / (100 * 250 * px * px), rel=0.01)
+    assert r["solidity"] == pytest.approx(1.0)
+    assert r["width_depth_ratio"] == pytest.approx(200 / 9)
+    # The L shape of test_bounding_box_areas_and_hull.
+    m = np.zeros((100, 100), bool)
+    m[10:20, 10:60] = True
+    m[20:60, 10:20] = True
+    r = traits.measure(m)
+    assert r["solidity"] == pytest.approx(900 / (2500 - 800))
+    assert r["width_depth_ratio"] == 1.0
+
+
+@pytest.mark.parametrize("name", ["Y", "ring", "dots", "mixed"])
+def test_branch_paths_carry_the_branch_lengths(name):
+    yy, xx = np.mgrid[0:200, 0:200]
+    masks = {
+        "Y": _y_mask(),
+        "ring": np.abs(np.hypot(yy - 100.3, xx - 99.6) - 60) <= 2.5,
+        "dots": np.pad(np.eye(3, dtype=bool), 5) | np.pad(
+            np.ones((1, 1), bool), ((2, 10), (9, 3))),
+        "mixed": _mixed_network(),
+    }
+    m = masks[name]
+    paths = traits.branch_paths(m)
+    b = traits.branches(m)
+    assert len(paths) == len(b)
+    for (yx, d), length, mean_d in zip(paths, b["length_mm"],
+                                       b["mean_diameter_mm"]):
+        assert yx.ndim == 2 and yx.shape[1] == 2 and d.shape == yx.shape[:1]
+        assert np.hypot(*np.diff(yx, axis=0).T).sum() == pytest.approx(
+            length, rel=1e-9, abs=1e-9)
+        assert np.all(d > 0)
+        assert np.median(d) == pytest.approx(mean_d, rel=0.25, abs=0.5)
+    # Points lie on the root (tips on its edge, so within a pixel of it).
+    from scipy.ndimage import binary_dilation
+    near = binary_dilation(m, np.ones((3, 3), bool))
+    yx = np.concatenate([p.yx for p in paths])
+    iy, ix = np.round(yx).astype(int).T
+    assert near[np.clip(iy, 0, m.shape[0] - 1),
+                np.clip(ix, 0, m.shape[1] - 1)].all()
+    assert m[iy.clip(0, m.shape[0] - 1), ix.clip(0, m.shape[1] - 1)].mean() > 0.6
+
+
+def test_branch_paths_are_in_image_coordinates():
+    m = np.zeros((100, 300), bool)
+    m[60:65, 100:250] = True
+    (yx, d), = traits.branch_paths(m)
+    assert yx[:, 0] == pytest.approx(62, abs=0.01)
+    assert sorted(yx[[0, -1], 1]) == pytest.approx([99.5, 249.5], abs=0.3)
+    assert d == pytest.approx(5, abs=0.01)
+
+
+def test_branches_angle_and_component():
+    m = np.zeros((300, 300), bool)
+    m |= capsule(m.shape, (50.3, 20.2), (50.3, 280.6), 5)
+    m |= capsule(m.shape, (100.3, 150.2), (280.3, 150.2), 5)
+    b = traits.branches(m)
+    assert sorted(b["component_id"]) == [0, 1]
+    flat = b.loc[b["y0_px"] < 60]
+    assert flat["angle_deg"].iloc[0] == pytest.approx(0, abs=1)
+    assert b.loc[b["y0_px"] >= 60, "angle_deg"].iloc[0] == pytest.approx(90, abs=1)
+
+
+def test_spur_factor_is_a_keyword():
+    # The bumps of test_spurs_from_outline_noise_are_pruned, on a 9 px root.
+    p0, p1 = line_ends(0, 300)
+    m = capsule((400, 400), p0, p1, 9)
+    for x in (100.2, 150.7, 200.1):
+        m |= capsule(m.shape, (200.3 - 4, x), (200.3 - 8, x), 3)
+    assert traits.measure(m)["n_tips"] == 2
+    kept = traits.measure(m, spur_factor=0)
+    assert kept["n_tips"] == 5 and kept["n_branch_points"] == 3
+    sk_default, _ = traits.skeleton_length_map(m)
+    sk_none, _ = traits.skeleton_length_map(m, spur_factor=0)
+    assert sk_none.sum() > sk_default.sum()
+
+
+def test_measure_all_is_measure_branches_and_paths():
+    m = _mixed_network()
+    res = traits.measure_all(m, 0.1, (0.3,), fill_holes_area_mm2=0.05)
+    assert res.traits == traits.measure(m, 0.1, (0.3,),
+                                        fill_holes_area_mm2=0.05)
+    pd.testing.assert_frame_equal(res.branches, traits.branches(
+        m, 0.1, fill_holes_area_mm2=0.05))
+    paths = traits.branch_paths(m, pixel_size_mm=0.1, fill_holes_area_mm2=0.05)
+    assert len(res.paths) == len(paths)
+    for (a, da), (b, db) in zip(res.paths, paths):
+        assert np.array_equal(a, b) and np.array_equal(da, db)
+
+
+def test_measure_batch_writes_traits_branches_and_rsml(tmp_path):
+    import zarr
+
+    from rootpipe.measure import measure_batch
+    from rootpipe.rsml import read_rsml, total_length
+
+    store = tmp_path / "seg.zarr"
+    root = zarr.open_group(store, mode="w")
+    masks = {"img_a": _mixed_network(), "img_b": np.zeros((50, 60), bool)}
+    root.attrs["rootpipe"] = {"images": list(masks)}
+    for image_id, mask in masks.items():
+        root.create_group(image_id).create_array("mask", data=mask.astype(np.uint8))
+    settings = {"min_object_area_mm2": 0.0, "fill_holes_area_mm2": 0.0,
+                "diameter_classes_mm": [0.3, 0.6], "unrelated_key": True}
+    out = tmp_path / "traits" / "b1.parquet"
+    table = measure_batch(store, out, 0.1, settings, threads=2,
+                          branches_out=tmp_path / "branches" / "b1.parquet",
+                          rsml_dir=tmp_path / "rsml" / "b1")
+    assert list(table["image_id"]) == ["img_a", "img_b"]
+    assert "length_mm_diam_over_0.6mm" in table.columns
+    assert pd.read_parquet(out).equals(table)
+    b = pd.read_parquet(tmp_path / "branches" / "b1.parquet")
+    assert list(b.columns) == ["image_id", *traits.BRANCH_COLUMNS]
+    assert set(b["image_id"]) == {"img_a"}
+    a_total = table.set_index("image_id").loc["img_a", "total_length_mm"]
+    assert b["length_mm"].sum() == pytest.approx(a_total, rel=1e-6)
+    files = sorted(p.name for p in (tmp_path / "rsml" / "b1").iterdir())
+    assert files == ["img_a.rsml", "img_b.rsml"]
+    roots = read_rsml(tmp_path / "rsml" / "b1" / "img_a.rsml")
+    assert total_length(roots) * 0.1 == pytest.approx(a_total, rel=1e-4)
+    assert read_rsml(tmp_path / "rsml" / "b1" / "img_b.rsml") == []
+    # The old call still works and writes only the traits table.
+    again = measure_batch(store, tmp_path / "t2.parquet", 0.1,
+                          {"min_object_area_mm2": 0.0})
+    assert list(again.columns) == ["image_id", *traits.TRAIT_KEYS]
+
+
+def test_fast_skan_graph_is_skans():
+    import skan
+
+    rng = np.random.default_rng(1)
+    skeletons = [traits.thin(rng.random((120, 140)) < d) for d in (0.2, 0.4, 0.6)]
+    skeletons.append(traits.thin(_mixed_network()))
+    for sk in skeletons:
+        a = skan.Skeleton(sk, keep_images=False)
+        b = traits._skan_skeleton(sk)
+        for name in ("indptr", "indices", "data"):
+            assert np.array_equal(getattr(a.graph, name), getattr(b.graph, name))
+        assert np.array_equal(a.coordinates, b.coordinates)
+        assert np.array_equal(a.degrees, b.degrees)
+        assert np.array_equal(a.paths.indptr, b.paths.indptr)
+        assert np.array_equal(a.paths.indices, b.paths.indices)
+        assert np.array_equal(a.path_lengths(), b.path_lengths())

@@ -2,9 +2,12 @@ rule traits:
     input:
         f"{RESULTS}/segmentation/{{batch}}.zarr",
     output:
-        f"{RESULTS}/traits/{{batch}}.parquet",
+        traits=f"{RESULTS}/traits/{{batch}}.parquet",
+        branches=f"{RESULTS}/branches/{{batch}}.parquet",
+        rsml=(directory(f"{RESULTS}/rsml/{{batch}}") if config["traits"]["rsml"] else []),
     params:
         config=settings("traits", "pixel_size_mm", "dpi"),
+        rsml=lambda wildcards, output: f"--rsml {output.rsml}" if config["traits"]["rsml"] else "",
     threads: 2
     resources:
         # A retry after running out of memory asks for more.
@@ -13,7 +16,8 @@ rule traits:
     log:
         f"{RESULTS}/logs/traits/{{batch}}.log",
     shell:
-        "rootpipe traits {input} {output} --config {params.config} --threads {threads} 2> {log}"
+        "rootpipe traits {input} {output.traits} --branches {output.branches} {params.rsml} "
+        "--config {params.config} --threads {threads} 2> {log}"
 
 
 rule collect:
@@ -23,6 +27,7 @@ rule collect:
     output:
         parquet=f"{RESULTS}/traits.parquet",
         csv=f"{RESULTS}/traits.csv",
+        rve=f"{RESULTS}/traits_rve.csv",
     log:
         f"{RESULTS}/logs/collect.log",
     shell:

@@ -1,0 +1,50 @@
+"""Root length of masks drawn from real RSML annotations (TILLMore barley).
+
+Runs ``benchmarks/tillmore_length.py`` on a handful of images; skips when
+``../shared/data`` is absent. The whole set's numbers are in docs/traits.md.
+"""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "tillmore_length.py"
+
+pytestmark = [
+    pytest.mark.data,
+    pytest.mark.skipif(not (DATA / "pairs.csv").exists(), reason="shared data folder absent"),
+]
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("tillmore_length", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reads_every_kind_of_tillmore_file():
+    from rootpipe import rsml
+
+    for path in sorted((DATA / "tillmore").glob("*/rsml/*.rsml"))[:3]:
+        roots = rsml.read_rsml(path)
+        control = rsml.read_rsml(path, splines="control")
+        assert len(roots) == len(control) > 0
+        for r, c in zip(roots, control):
+            assert r.yx.shape[0] >= c.yx.shape[0]
+            # the sampled spline passes through its control points
+            assert np.allclose(r.yx[0], c.yx[0]) and np.allclose(r.yx[-1], c.yx[-1])
+
+
+def test_length_of_rendered_annotations():
+    module = load_script()
+    table, summary = module.run(DATA, limit=5)
+    assert len(table) == 5
+    visible = summary.set_index("truth").loc["visible"]
+    assert abs(visible["bias_pct"]) <= 3.0
+    assert visible["R2"] >= 0.98
+    # Against the raw annotation the mask loses the overlaps: shorter.
+    assert (table["measured_px"] < table["polyline_px"]).all()

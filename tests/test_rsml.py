@@ -1,0 +1,173 @@
+"""RSML export and import: round trips, plain-XML readers, RootNav splines."""
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from rootpipe import rsml, traits
+
+
+def capsule(shape, p0, p1, w):
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(float)
+    p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
+    d = p1 - p0
+    t = np.clip(((yy - p0[0]) * d[0] + (xx - p0[1]) * d[1]) / (d @ d), 0, 1)
+    return np.hypot(yy - p0[0] - t * d[0], xx - p0[1] - t * d[1]) <= w / 2
+
+
+def network():
+    """Two root objects: a Y of 5 px roots and a curved 9 px root; a dot."""
+    m = np.zeros((300, 400), bool)
+    for a, b in [((40.3, 100.2), (140.3, 100.2)), ((140.3, 100.2), (240.1, 30.4)),
+                 ((140.3, 100.2), (250.2, 170.6))]:
+        m |= capsule(m.shape, a, b, 5)
+    yy, xx = np.mgrid[0:300, 0:400]
+    ang = np.arctan2(yy - 150.3, xx - 200.7)
+    m |= (np.abs(np.hypot(yy - 150.3, xx - 200.7) - 120) <= 4.5) & (ang > -1.2) & (ang < 1.2)
+    m[280:283, 20:23] = True
+    return m
+
+
+def plain_xml_lengths(path):
+    """Polyline lengths and diameter samples read with ElementTree alone."""
+    lengths, diameters = [], []
+    for root in ET.parse(path).getroot().iter("root"):
+        pts = np.array([[float(p.get("x")), float(p.get("y"))]
+                        for p in root.find("geometry").find("polyline").iter("point")])
+        lengths.append(np.hypot(*np.diff(pts, axis=0).T).sum())
+        fn = root.find("functions").find("function")
+        assert fn.get("name") == "diameter" and fn.get("domain") == "polyline"
+        diameters.append([float(s.text) for s in fn.iter("sample")])
+        assert len(diameters[-1]) == len(pts)
+    return np.array(lengths), diameters
+
+
+def test_write_then_read_back(tmp_path):
+    m = network()
+    px = 0.05
+    res = traits.measure_all(m, px)
+    path = rsml.write_rsml(res.paths, tmp_path / "img.rsml",
+                           plant_ids=res.branches["component_id"],
+                           labels=[rsml.BRANCH_TYPE_LABELS[t]
+                                   for t in res.branches["branch_type"]],
+                           image_name="img", pixel_size_mm=px)
+    measured = res.traits["total_length_mm"]
+
+    # rootpipe's reader
+    roots = rsml.read_rsml(path)
+    assert len(roots) == len(res.paths) == len(res.branches)
+    assert rsml.total_length(roots) * px == pytest.approx(measured, rel=0.01)
+    assert rsml.total_length(roots) * px == pytest.approx(measured, rel=1e-4)
+    assert sorted(int(r.root_id) for r in roots) == list(res.branches["branch_id"])
+    for root in roots:
+        yx, d = res.paths[int(root.root_id)]
+        assert np.allclose(root.yx, yx, atol=6e-4)
+        assert np.allclose(root.diameter, d, atol=6e-4)
+    # one plant per connected root object
+    assert len({r.plant_id for r in roots}) == res.traits["n_components"] == 3
+    meta = rsml.rsml_metadata(path)
+    assert meta["unit"] == "mm" and float(meta["resolution"]) == pytest.approx(1 / px)
+    assert meta["version"] == "1.0" and meta["file-key"] == "img"
+
+    # plain xml.etree, knowing only RSML
+    lengths, diameters = plain_xml_lengths(path)
+    assert lengths.sum() * px == pytest.approx(measured, rel=0.01)
+    mean_d = np.average([np.mean(d) for d in diameters], weights=lengths) * px
+    assert mean_d == pytest.approx(res.traits["mean_diameter_mm"], rel=0.1)
+
+
+def test_empty_mask_writes_an_empty_scene(tmp_path):
+    res = traits.measure_all(np.zeros((20, 20), bool))
+    path = rsml.write_rsml(res.paths, tmp_path / "empty.rsml")
+    assert rsml.read_rsml(path) == []
+    assert ET.parse(path).getroot().find("scene") is not None
+
+
+def test_write_rejects_mismatched_plants(tmp_path):
+    paths = [(np.zeros((2, 2)), None)]
+    with pytest.raises(ValueError):
+        rsml.write_rsml(paths, tmp_path / "x.rsml", plant_ids=[0, 1])
+
+
+ROOTNAV = """<?xml version="1.0" encoding="utf-8"?>
+<rsml xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+  <metadata><version>1.0</version><unit>pixel</unit><resolution>xxx dpi</resolution></metadata>
+  <scene>
+    <plant ID="1" label="barley">
+      <root ID="1.1" label="primary">
+        <geometry>
+          <rootnavspline controlpointseparation="50" tension="0.5">
+            <point x="10" y="10" /><point x="60" y="10" /><point x="110" y="10" />
+          </rootnavspline>
+        </geometry>
+      </root>
+      <root ID="1.2" label="primary">
+        <geometry>
+          <rootnavspline controlpointseparation="50" tension="0.5">
+            <point x="10" y="10" /><point x="40" y="60" /><point x="20" y="110" />
+          </rootnavspline>
+        </geometry>
+      </root>
+    </plant>
+  </scene>
+</rsml>
+"""
+
+NESTED = """<?xml version="1.0"?>
+<r:rsml xmlns:r="urn:example">
+  <r:scene><r:plant id="p">
+    <r:root id="main">
+      <r:geometry><r:polyline><r:point x="0" y="0"/><r:point x="0" y="30"/></r:polyline></r:geometry>
+      <r:functions><r:function name="diameter" domain="polyline">
+        <r:sample value="2"/><r:sample value="1"/></r:function></r:functions>
+      <r:root id="lateral">
+        <r:geometry><r:polyline><r:point x="0" y="10"/><r:point x="40" y="40"/></r:polyline></r:geometry>
+      </r:root>
+    </r:root>
+  </r:plant></r:scene>
+</r:rsml>
+"""
+
+
+def test_reads_rootnav_splines(tmp_path):
+    path = tmp_path / "rootnav.rsml"
+    path.write_text(ROOTNAV)
+    straight, curved = rsml.read_rsml(path)
+    # Collinear control points: the spline is the straight line.
+    assert straight.length == pytest.approx(100.0)
+    assert np.allclose(straight.yx[:, 0], 10.0)
+    # A curved spline passes through its control points, 50 points per span.
+    assert curved.yx.shape == (2 * 51 + 1, 2)
+    for xy in [(10, 10), (40, 60), (20, 110)]:
+        assert np.min(np.hypot(*(curved.yx[:, ::-1] - xy).T)) == pytest.approx(0)
+    control = rsml.read_rsml(path, splines="control")[1]
+    assert control.length == pytest.approx(np.hypot(30, 50) + np.hypot(20, 50))
+    assert curved.length > control.length
+    assert (straight.root_id, straight.plant_id, straight.label) == ("1.1", "1", "primary")
+    assert straight.diameter is None
+    assert rsml.rsml_metadata(path)["unit"] == "pixel"
+
+
+def test_reads_nested_roots_namespaces_and_sample_attributes(tmp_path):
+    path = tmp_path / "nested.rsml"
+    path.write_text(NESTED)
+    main, lateral = rsml.read_rsml(path)
+    assert (main.root_id, main.parent_id) == ("main", None)
+    assert (lateral.root_id, lateral.parent_id, lateral.plant_id) == ("lateral", "main", "p")
+    assert np.array_equal(main.diameter, [2.0, 1.0])
+    assert lateral.length == pytest.approx(50.0)
+    assert np.array_equal(main.yx[-1], [30.0, 0.0])  # (y, x)
+
+
+def test_render_mask_draws_round_capped_strokes():
+    line = np.array([[10.3, 5.0], [10.3, 50.0]])
+    m = rsml.render_mask([line], (30, 60), 4.0)
+    # pixel centres within 2 px of the segment: rows 9-12, and round caps
+    # reaching 1-2 px beyond the end points (columns 4-51)
+    rows, cols = np.nonzero(m)
+    assert (rows.min(), rows.max()) == (9, 12)
+    assert (cols.min(), cols.max()) == (4, 51)
+    assert m[9:13, 4].sum() == 4 and m[9:13, 3].sum() == 0
+    # tip to tip: the segment plus about a stroke radius at each end
+    assert traits.measure(m)["total_length_mm"] == pytest.approx(45 + 4, abs=1.0)
