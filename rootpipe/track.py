@@ -58,7 +58,7 @@ def register(reference: np.ndarray, moving: np.ndarray, method: str = "translati
     window = cv2.createHanningWindow(a.shape[::-1], cv2.CV_32F)
     (dx, dy), response = cv2.phaseCorrelate(a, b, window)
     matrix = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
-    out = {"matrix": matrix, "quality": float(response), "error": ""}
+    out = {"matrix": matrix, "quality": float(np.clip(response, 0.0, 1.0)), "error": ""}
     if method != "translation":
         motion = {"rigid": cv2.MOTION_EUCLIDEAN, "affine": cv2.MOTION_AFFINE}[method]
         criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-5)
@@ -76,6 +76,16 @@ def register_translation(reference: np.ndarray, moving: np.ndarray) -> tuple[flo
     """``(shift_y_px, shift_x_px, quality)``: ``moving`` is ``reference`` moved down/right."""
     r = register(reference, moving, "translation")
     return r["shift_y_px"], r["shift_x_px"], r["quality"]
+
+
+def registration_image(rgb: np.ndarray) -> np.ndarray:
+    """Grey image with slow illumination changes removed: what consecutive sessions share.
+
+    Soil texture, stones and old roots are stable landmarks in a re-imaged
+    window; a sparse root mask or probability map alone registers poorly.
+    """
+    grey = rgb.astype(np.float32).mean(axis=-1) if rgb.ndim == 3 else rgb.astype(np.float32)
+    return grey - cv2.GaussianBlur(grey, (0, 0), 15)
 
 
 def translation(shift_y: float, shift_x: float) -> np.ndarray:
@@ -111,7 +121,7 @@ def _new_length(length_px: np.ndarray, other_mask: np.ndarray, seen: np.ndarray,
     root is new from the old apex on, not from tolerance_px beyond it.
     """
     distance = _distance_to(other_mask)
-    outside = (length_px > 0) & seen & (distance > 1.0)
+    outside = (length_px > 0) & seen & (distance > 0)
     if not outside.any():
         return 0.0
     n, labels = cv2.connectedComponents(outside.astype(np.uint8), connectivity=8)
@@ -162,7 +172,8 @@ def track_series(frames: pd.DataFrame, load_mask, load_probability, pixel_size_m
     ----------
     frames : one row per image of the series: ``series``, ``image_id``, ``timestamp``,
         ``total_length_mm`` (and ``n_tips``, ``root_length_density_mm_per_mm2`` if present).
-    load_mask, load_probability : image_id -> (H, W) array.
+    load_mask : image_id -> (H, W) root mask.
+    load_probability : image_id -> (H, W) float image to register on (see :func:`registration_image`).
     pixel_size_mm : mm per pixel.
     method : registration, see :func:`register`.
     min_quality : registrations scoring below this are flagged and not used.
@@ -247,10 +258,12 @@ def track_series(frames: pd.DataFrame, load_mask, load_probability, pixel_size_m
     return pd.DataFrame(rows, columns=GROWTH_COLUMNS), roots
 
 
-def series_signature(frames: pd.DataFrame, settings: dict) -> str:
-    """Identifies a series' inputs: images, their lengths, and the tracking settings."""
+def series_signature(frames: pd.DataFrame, settings: dict, stamps: list) -> str:
+    """Identifies a series' inputs: images, their lengths and segmentations, settings, code."""
+    from . import __version__
+
     key = frames.sort_values("image_id")[["image_id", "total_length_mm"]].to_json(orient="values")
-    blob = json.dumps([key, settings], sort_keys=True, default=str).encode()
+    blob = json.dumps([key, settings, sorted(stamps), __version__], sort_keys=True, default=str).encode()
     return hashlib.blake2b(blob, digest_size=8).hexdigest()
 
 
@@ -336,6 +349,7 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
 
     from .config import pixel_size_mm
     from .segment import read_mask, read_probability
+    from .tile import read_image_level
 
     out = Path(out)
     roots_out = Path(roots_out) if roots_out else out.with_name("roots.parquet")
@@ -350,14 +364,21 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
     store = lambda image_id: results / "segmentation" / f"{batch_of[image_id]}.zarr"
 
     def one(series: str, frames: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
-        signature = series_signature(frames, settings)
+        # A re-segmented batch is a new store (atomic rename): its mtime changes.
+        stamps = [(b, (results / "segmentation" / f"{b}.zarr").stat().st_mtime_ns)
+                  for b in sorted(set(frames["batch"]))]
+        signature = series_signature(frames, settings, stamps)
         cached, cached_roots = cache_dir / f"{series}.parquet", cache_dir / f"{series}.roots.parquet"
         if cached.exists() and cached_roots.exists():
             table = pd.read_parquet(cached)
             if len(table) and (table["signature"] == signature).all():
                 return table.drop(columns="signature"), pd.read_parquet(cached_roots), False
-        table, roots = track_series(frames, lambda i: read_mask(store(i), i),
-                                    lambda i: read_probability(store(i), i).astype(np.float32) / 255,
+        if settings["register_on"] == "image":
+            reference = lambda i: registration_image(
+                read_image_level(results / "images" / f"{batch_of[i]}.zarr", i, 0))
+        else:
+            reference = lambda i: read_probability(store(i), i).astype(np.float32) / 255
+        table, roots = track_series(frames, lambda i: read_mask(store(i), i), reference,
                                     settings["pixel_size_mm"], settings["tolerance_px"],
                                     settings["max_shift_px"], settings["registration"],
                                     settings["min_quality"])

@@ -1,6 +1,7 @@
 rule track:
     input:
         traits=f"{RESULTS}/traits.parquet",
+        images=per_batch(f"{RESULTS}/images/{{batch}}.zarr"),
         segmentation=per_batch(f"{RESULTS}/segmentation/{{batch}}.zarr"),
     output:
         growth=f"{RESULTS}/growth.parquet",
