@@ -1,0 +1,92 @@
+"""Segment-stage speed: model-only, end-to-end through the stage, and a naive baseline.
+
+Run by hand: ``python benchmarks/segment.py [--checkpoint C] [--images 6] [--out docs/performance.md]``.
+All three numbers come from one run on the same images (seconds per megapixel of image).
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import zarr
+
+from rootpipe import config as cfg
+from rootpipe.evaluate import DEFAULT_CHECKPOINT
+from rootpipe.segment import checkpoint, segment_batch, to_mask
+from rootpipe.segment.tiling import predict_tiled, tile_starts
+from rootpipe.segment.unet import TilePredictor, pick_device
+from rootpipe.synthetic import make_campaign
+from rootpipe.tile import read_image_level, tile_batch
+
+
+def tiles_of(rgb, tile, overlap):
+    return [rgb[y:y + tile, x:x + tile] for y in tile_starts(rgb.shape[0], tile, overlap)
+            for x in tile_starts(rgb.shape[1], tile, overlap)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    ap.add_argument("--images", type=int, default=6)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precision", default="auto")
+    ap.add_argument("--out", help="append the table to this markdown file")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    settings = cfg.load({"segment": {"method": "unet", "checkpoint": a.checkpoint, "precision": a.precision}})["segment"]
+    tile, overlap, batch = settings["tile_px"], settings["overlap_px"], settings["batch_tiles"]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        truth = make_campaign(tmp / "camp", n_series=a.images, n_timepoints=1, image_size=(768, 1024), seed=5)
+        batch_table = pd.DataFrame({"image_id": [f"img{i}" for i in range(len(truth))],
+                                    "path": [str(tmp / "camp/images" / f) for f in truth["file"]]})
+        tile_batch(batch_table, tmp / "images.zarr")
+        images = [read_image_level(tmp / "images.zarr", i, 0) for i in batch_table["image_id"]]
+        megapixels = sum(im.shape[0] * im.shape[1] for im in images) / 1e6
+        device = pick_device(settings["device"])
+        model, header = checkpoint.load(a.checkpoint, device=device)
+        fast = TilePredictor(model, header, device=device, precision=settings["precision"])
+        all_tiles = [t for im in images for t in tiles_of(im, tile, overlap)]
+        fast(np.stack(all_tiles[:batch]))  # warm-up
+        start = time.perf_counter()
+        for i in range(0, len(all_tiles), batch):
+            fast(np.stack(all_tiles[i:i + batch]))
+        model_only = (time.perf_counter() - start) / megapixels
+
+        start = time.perf_counter()
+        segment_batch(tmp / "images.zarr", tmp / "seg.zarr", settings, threads=a.threads)
+        end_to_end = (time.perf_counter() - start) / megapixels
+
+        naive_model = TilePredictor(model, header, device=device, precision="fp32")
+        naive_model.model = naive_model.model.to(memory_format=torch.contiguous_format)
+        start = time.perf_counter()
+        root = zarr.open_group(tmp / "naive.zarr", mode="w")
+        for image_id in batch_table["image_id"]:
+            rgb = read_image_level(tmp / "images.zarr", image_id, 0)  # read, then compute: no overlap
+            prob = predict_tiled(rgb, naive_model, tile=tile, overlap=overlap, batch_tiles=1)
+            root.create_array(image_id, data=to_mask(prob, settings["threshold"]))
+        naive = (time.perf_counter() - start) / megapixels
+
+    rows = [("model only (batched tiles, %s)" % settings["precision"], model_only),
+            ("end to end (segment stage: read, tiles, blend, mask, write)", end_to_end),
+            ("naive (one tile at a time, fp32, no read/compute overlap)", naive)]
+    lines = [f"Segment stage, {a.images} images of 768x1024 ({megapixels:.1f} MP), {device}, "
+             f"{a.threads} threads, tile {tile} px, overlap {overlap} px, checkpoint {Path(a.checkpoint).name}",
+             "", "| measure | s per MP |", "| --- | --- |"]
+    lines += [f"| {name} | {value:.3f} |" for name, value in rows]
+    lines += ["", f"end to end / model only = {end_to_end / model_only:.3f}; "
+              f"speed-up over naive = {naive / end_to_end:.2f}x"]
+    text = "\n".join(lines)
+    print(text)
+    if a.out:
+        with open(a.out, "a") as fh:
+            fh.write("\n" + text + "\n")
+
+
+if __name__ == "__main__":
+    main()
