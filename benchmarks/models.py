@@ -14,7 +14,8 @@ import pandas as pd
 
 from rootpipe import config as cfg
 from rootpipe.annotations import read_pairs
-from rootpipe.evaluate import DEFAULT_CHECKPOINT, evaluate
+from rootpipe.evaluate import evaluate
+from rootpipe.segment import DEFAULT_CHECKPOINT
 from rootpipe.synthetic import make_campaign
 
 DATASETS = ["plantrootseg_peanut", "plantrootseg_switchgrass", "segroot_soybean"]

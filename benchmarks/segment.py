@@ -16,7 +16,7 @@ import torch
 import zarr
 
 from rootpipe import config as cfg
-from rootpipe.evaluate import DEFAULT_CHECKPOINT
+from rootpipe.segment import DEFAULT_CHECKPOINT
 from rootpipe.segment import checkpoint, segment_batch, to_mask
 from rootpipe.segment.tiling import predict_tiled, tile_starts
 from rootpipe.segment.unet import TilePredictor, pick_device

@@ -138,7 +138,8 @@ def cmd_train(a) -> None:
 
 
 def cmd_evaluate(a) -> None:
-    from .evaluate import DEFAULT_CHECKPOINT, evaluate
+    from .evaluate import evaluate
+    from .segment import DEFAULT_CHECKPOINT
 
     settings = _config(a.config)["segment"]
     if a.method == "classical":

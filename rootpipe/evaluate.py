@@ -1,15 +1,11 @@
 """Evaluate a segmenter against annotations: pixel scores and root-length agreement."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from .annotations import UNLABELLED
 from .train import load_pairs, scores
-
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "models" / "default.safetensors"
 
 
 def length_agreement(predicted: np.ndarray, annotated: np.ndarray) -> dict:

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from rootpipe.evaluate import DEFAULT_CHECKPOINT
+from rootpipe.segment import DEFAULT_CHECKPOINT
 from rootpipe.segment import checkpoint
 from rootpipe.segment.tiling import predict_tiled, tile_starts
 from rootpipe.segment.unet import TilePredictor

@@ -18,6 +18,14 @@ from ..tile import level_names, write_sharded
 from .tiling import predict_tiled
 
 
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "models" / "default.safetensors"
+
+
+def model_path(settings: dict) -> Path:
+    """The checkpoint a ``unet`` segmentation uses: the configured one, else the shipped model."""
+    return Path(settings.get("checkpoint") or DEFAULT_CHECKPOINT)
+
+
 def make_segmenter(settings: dict, threads: int = 1):
     """A function (H, W, 3) uint8 -> (H, W) float32 probability, per ``settings['method']``."""
     method = settings["method"]
@@ -27,9 +35,6 @@ def make_segmenter(settings: dict, threads: int = 1):
         sigmas = tuple(settings["ridge_sigmas_px"])
         return lambda rgb: probability(rgb, sigmas)
     if method == "unet":
-        if not settings.get("checkpoint"):
-            raise ValueError("segment.method is unet but segment.checkpoint is not set; give the "
-                             "path of a rootpipe checkpoint (.safetensors) in the config")
         import torch
 
         from . import checkpoint
@@ -37,7 +42,7 @@ def make_segmenter(settings: dict, threads: int = 1):
 
         torch.set_num_threads(max(1, threads))
         device = pick_device(settings["device"])
-        model, header = checkpoint.load(settings["checkpoint"], device=device)
+        model, header = checkpoint.load(model_path(settings), device=device)
         predictor = TilePredictor(model, header, device=device, precision=settings["precision"])
         return lambda rgb: predict_tiled(rgb, predictor, tile=settings["tile_px"],
                                          overlap=settings["overlap_px"],

@@ -4,6 +4,8 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from rootpipe.segment import model_path
+
 # Fills defaults too, so every rule below sees a complete configuration.
 validate(config, "../schemas/config.schema.yaml")
 

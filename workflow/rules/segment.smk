@@ -2,7 +2,7 @@ rule segment:
     input:
         images=f"{RESULTS}/images/{{batch}}.zarr",
         # The model file is an input: replacing it re-segments every batch.
-        model=([config["segment"]["checkpoint"]] if config["segment"]["method"] == "unet" else []),
+        model=([str(model_path(config["segment"]))] if config["segment"]["method"] == "unet" else []),
     output:
         directory(f"{RESULTS}/segmentation/{{batch}}.zarr"),
     params:
