@@ -4,7 +4,7 @@ A campaign of ``--series`` windows x ``--timepoints`` weekly visits at the demo
 image size (768 x 1024 px, 0.05 mm/px) is written with
 :func:`rootpipe.synthetic.make_campaign`, some laterals disappearing
 (``--p-disappear``), and the whole workflow runs on it (``rootpipe run``,
-classical segmentation, translation registration, the shipped defaults). Each
+segmentation by ``--method`` (default the shipped U-Net), the shipped defaults). Each
 interval between consecutive visits of a series is then compared with the truth:
 
 ``change``
@@ -71,13 +71,13 @@ def rootpipe_executable() -> str:
     return str(exe) if exe.exists() else "rootpipe"
 
 
-def write_config(out: Path, campaign: Path) -> Path:
+def write_config(out: Path, campaign: Path, method: str = "unet") -> Path:
     config = {
         "input_dir": str(campaign / "images"),
         "metadata_csv": str(campaign / "metadata.csv"),
         "results_dir": "results",
         "pixel_size_mm": PIXEL_SIZE_MM,
-        "segment": {"method": "classical"},
+        "segment": {"method": method},
     }
     path = out / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -213,7 +213,7 @@ def markdown(summary: pd.DataFrame, extra: dict, table: pd.DataFrame, command: s
     n_images = args.series * args.timepoints
     lines = [
         f"Command (from the repository root; {platform.machine()}, {os.cpu_count()} cores, "
-        "classical segmentation, shipped defaults otherwise):",
+        f"{args.method} segmentation, shipped defaults otherwise):",
         "",
         "```bash",
         command,
@@ -292,6 +292,8 @@ def main(argv=None) -> int:
     p.add_argument("--timepoints", type=int, default=5)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--p-disappear", type=float, default=0.15)
+    p.add_argument("--method", default="unet", choices=["unet", "classical"],
+                   help="segment.method (default: the shipped U-Net)")
     p.add_argument("--no-write", action="store_true", help="do not touch docs/growth.md")
     args = p.parse_args(argv)
 
@@ -303,7 +305,7 @@ def main(argv=None) -> int:
     make_campaign(campaign, n_series=args.series, n_timepoints=args.timepoints, image_size=IMAGE_SIZE,
                   seed=args.seed, pixel_size_mm=PIXEL_SIZE_MM, p_disappear=args.p_disappear)
     print(f"campaign: {args.series * args.timepoints} images in {time.perf_counter() - t0:.0f} s -> {campaign}")
-    config = write_config(out, campaign)
+    config = write_config(out, campaign, args.method)
     seconds = run_pipeline(out, config)
     print(f"rootpipe run: {seconds:.0f} s")
 
