@@ -146,6 +146,15 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
     parts.append("<h2>Growth per series</h2>")
     if len(growth):
         parts.append(_png(growth_figure(growth)))
+    sessions = growth["timestamp"].dt.strftime("%Y-%m-%d")
+    all_sessions = set(sessions)
+    missing = {series: sorted(all_sessions - set(sessions[rows.index]))
+               for series, rows in growth.groupby("series")}
+    missing = {k: v for k, v in missing.items() if v}
+    if missing:
+        parts.append("<p>Series missing a session (growth is measured over the longer interval): "
+                     + html.escape("; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(missing.items())))
+                     + "</p>")
     single = growth.groupby("series").size()
     if (single == 1).any():
         parts.append(f"<p>Series with a single timepoint (no growth yet): "

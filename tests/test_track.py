@@ -104,3 +104,19 @@ def test_smoothing_damps_one_bad_session_but_keeps_real_loss():
     smoothed = smooth_lengths(growth, 3).to_numpy()
     assert smoothed[2] == 20.0  # the dropout session
     assert smoothed[-1] < smoothed[-3]  # a real decline stays a decline
+
+
+def test_missing_session_gives_the_rate_over_the_longer_interval_and_is_reported(tmp_path):
+    from rootpipe.report import render
+
+    masks = {"a": roots(), "c": roots(extra=True)}
+    frames = _series(masks, ["2026-05-01", "2026-05-15"]).assign(total_length_mm=[10.0, 17.0])
+    growth, _ = track_series(frames, masks.__getitem__, lambda i: masks[i].astype(np.float32), 1.0)
+    assert growth["growth_rate_mm_per_day"].iloc[1] == pytest.approx(0.5)
+    other = growth.assign(series="t", timestamp=pd.to_datetime(["2026-05-01", "2026-05-08"]))
+    both = pd.concat([growth, other], ignore_index=True)
+    manifest = pd.DataFrame({"status": ["accepted"], "series": ["s"], "session": ["2026-05-01"],
+                             "batch": ["b"], "timestamp": pd.to_datetime(["2026-05-01"]), "path": ["x"],
+                             "reason": [None]})
+    page = render(manifest, pd.DataFrame(columns=["image_id", "series", "timestamp"]), both, tmp_path, 0)
+    assert "Series missing a session" in page and "s: 2026-05-08" in page and "t: 2026-05-15" in page
