@@ -9,7 +9,6 @@ import argparse
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
 PROFILES = ("local", "slurm")
 
 

@@ -19,9 +19,18 @@ from .atomic import atomic_path
 TRAIT_PLOTS = ["total_length_mm", "mean_diameter_mm", "n_tips", "network_area_mm2"]
 
 
-def _png(fig) -> str:
+def _pyplot():
+    """matplotlib's pyplot on the file-only backend (jobs run without a display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _png(fig) -> str:
+    plt = _pyplot()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
@@ -57,11 +66,7 @@ def gallery_sample(traits: pd.DataFrame, n: int) -> pd.DataFrame:
 
 
 def growth_figure(growth: pd.DataFrame):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for series, rows in growth.groupby("series"):
         axes[0].plot(rows["timestamp"], rows["total_length_mm"], marker="o", label=series)
@@ -81,11 +86,7 @@ def growth_figure(growth: pd.DataFrame):
 
 def summary_figure(summary: pd.DataFrame, group_by: list[str]):
     """Mean total length per group over time with its 95 % confidence band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     groups = summary.groupby(group_by, dropna=False) if group_by else [("all series", summary)]
     for name, rows in groups:
@@ -102,11 +103,7 @@ def summary_figure(summary: pd.DataFrame, group_by: list[str]):
 
 
 def traits_figure(traits: pd.DataFrame):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     names = [c for c in TRAIT_PLOTS if c in traits.columns]
     fig, axes = plt.subplots(1, max(1, len(names)), figsize=(4 * max(1, len(names)), 3.2))
     for ax, name in zip(np.atleast_1d(axes), names):

@@ -97,7 +97,7 @@ def read_image_level(store: str | Path, image_id: str, level: int = 0) -> np.nda
     return np.moveaxis(group[names[min(level, len(names) - 1)]][:], 0, -1)
 
 
-def tile_batch(batch: "pd.DataFrame", out_store: str | Path, chunk_px: int = 512, levels: int = 3,
+def tile_batch(batch, out_store: str | Path, chunk_px: int = 512, levels: int = 3,
                pixel_size_mm: float = 1.0, threads: int = 1, progress: bool = False) -> None:
     """Decode every image of a batch and write the batch's zarr store atomically.
 

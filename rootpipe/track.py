@@ -72,12 +72,6 @@ def register(reference: np.ndarray, moving: np.ndarray, method: str = "translati
     return out
 
 
-def register_translation(reference: np.ndarray, moving: np.ndarray) -> tuple[float, float, float]:
-    """``(shift_y_px, shift_x_px, quality)``: ``moving`` is ``reference`` moved down/right."""
-    r = register(reference, moving, "translation")
-    return r["shift_y_px"], r["shift_x_px"], r["quality"]
-
-
 def registration_image(rgb: np.ndarray) -> np.ndarray:
     """Grey image with slow illumination changes removed: what consecutive sessions share.
 

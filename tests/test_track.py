@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rootpipe.track import length_change, register, register_translation, track_series, translate, translation
+from rootpipe.track import length_change, register, track_series, translate, translation
 
 
 def roots(shape=(200, 240), extra=False):
@@ -19,9 +19,9 @@ def roots(shape=(200, 240), extra=False):
 def test_translation_is_recovered(dy, dx):
     ref = cv2.GaussianBlur(roots().astype(np.float32), (0, 0), 1.5)
     moved = translate(ref, dy, dx)
-    sy, sx, quality = register_translation(ref, moved)
-    assert sy == pytest.approx(dy, abs=0.5) and sx == pytest.approx(dx, abs=0.5)
-    assert quality > 0.3
+    r = register(ref, moved)
+    assert r["shift_y_px"] == pytest.approx(dy, abs=0.5) and r["shift_x_px"] == pytest.approx(dx, abs=0.5)
+    assert r["quality"] > 0.3
 
 
 def test_new_lateral_is_gained_and_nothing_lost_despite_a_shift():

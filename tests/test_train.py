@@ -1,6 +1,4 @@
 import numpy as np
-import pandas as pd
-import pytest
 import torch
 
 from rootpipe.annotations import UNLABELLED, load_labels, pairs_from_folder

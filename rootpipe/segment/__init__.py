@@ -14,7 +14,7 @@ import numpy as np
 import zarr
 
 from ..atomic import atomic_path
-from ..tile import level_names, write_sharded
+from ..tile import read_image_level, write_sharded
 from .tiling import predict_tiled
 
 
@@ -76,12 +76,8 @@ def segment_batch(images_store: str | Path, out_store: str | Path, settings: dic
     """Segment every image of a batch store into ``out_store`` (written atomically)."""
     from tqdm import tqdm
 
-    source = zarr.open_group(images_store, mode="r")
-    image_ids = list(source.attrs["rootpipe"]["images"])
-
-    def read(image_id: str) -> np.ndarray:
-        group = source[image_id]
-        return np.moveaxis(group[level_names(group)[0]][:], 0, -1)
+    image_ids = list(zarr.open_group(images_store, mode="r").attrs["rootpipe"]["images"])
+    read = lambda image_id: read_image_level(images_store, image_id, 0)  # noqa: E731
 
     with atomic_path(out_store) as tmp:
         root = zarr.open_group(tmp, mode="w")

@@ -87,7 +87,6 @@ def save(model, path: str | Path, header: dict, half: bool = False) -> None:
     ``half`` stores floating-point weights as fp16 (half the file; loading
     casts back to the model's fp32 parameters).
     """
-    import torch
     from safetensors.torch import save_file
 
     from ..atomic import atomic_path
