@@ -25,7 +25,7 @@ Method
    removed, then holes (4-connected background not touching the image
    border) smaller than ``fill_holes_area_mm2`` are filled.
 2. Skeleton: Guo-Hall thinning (:func:`thin`, identical to
-   :func:`skimage.morphology.thin` but fast), graph by :mod:`skan`.
+   :func:`skimage.morphology.thin` but fast), graph as :mod:`skan` builds it (own cached numba port).
    skimage's default ``skeletonize`` (Zhang-Suen) is not used: it erases
    straight 45-degree roots 4, 6-10 px wide almost entirely.
    Terminal branches shorter than ``spur_factor`` (default
@@ -72,7 +72,6 @@ import cv2
 import numba
 import numpy as np
 import pandas as pd
-import skan
 from scipy import ndimage as ndi
 from scipy import sparse
 from scipy.sparse import csgraph
@@ -586,13 +585,13 @@ def _prune_spurs(skel: np.ndarray, dt: np.ndarray, spur_factor: float,
     return np.ascontiguousarray(img[1:-1, 1:-1]).view(bool)
 
 
-def _path_ends(S: skan.Skeleton) -> tuple[np.ndarray, np.ndarray]:
+def _path_ends(S: SkeletonGraph) -> tuple[np.ndarray, np.ndarray]:
     """Node ids of the first and last point of each path."""
     indptr, idx = S.paths.indptr, S.paths.indices
     return idx[indptr[:-1]], idx[indptr[1:] - 1]
 
 
-def _branch_types(S: skan.Skeleton) -> np.ndarray:
+def _branch_types(S: SkeletonGraph) -> np.ndarray:
     """skan's branch codes: 0 tip-tip, 1 tip-junction, 2 junction-junction,
     3 cycle."""
     src, dst = _path_ends(S)
@@ -638,19 +637,133 @@ def _pixel_graph_kernel(img, ys, xs, ids):  # pragma: no cover - numba
     return indptr, indices, data
 
 
-def _skan_skeleton(skel: np.ndarray) -> skan.Skeleton:
-    """``skan.Skeleton(skel, keep_images=False)``, built faster.
+@dataclass
+class SkeletonGraph:
+    """The parts of ``skan.Skeleton`` rootpipe uses: pixel graph, nodes and paths.
+
+    Same arrays as skan's (``tests/test_traits.py`` compares), built by
+    numba functions that are cached on disk. skan's own path builders take
+    numba jitclasses, which cannot be cached, and recompiling them cost
+    every traits job several seconds.
+    """
+
+    graph: sparse.csr_matrix      # pixel adjacency, data = edge length (1 or sqrt 2 px)
+    coordinates: np.ndarray       # (N, 2) row, col of each node (px)
+    degrees: np.ndarray           # (N,) neighbours per node
+    paths: sparse.csr_matrix      # paths[i, j] = 1 where node j is on path i
+
+    @property
+    def n_paths(self) -> int:
+        return self.paths.shape[0]
+
+    def path_lengths(self) -> np.ndarray:
+        """(P,) float64 length of each path (px), summed along its edges."""
+        out = np.empty(self.n_paths, np.float64)
+        _path_lengths_kernel(self.graph.indptr.astype(np.int32), self.graph.indices.astype(np.int32),
+                             self.graph.data.astype(np.float64), self.paths.indptr, self.paths.indices, out)
+        return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _edge_at(indptr, indices, i, j):
+    """Position of edge (i, j) in the CSR arrays, -1 if absent."""
+    for k in range(indptr[i], indptr[i + 1]):
+        if indices[k] == j:
+            return k
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _walk_path(indptr, indices, node, neighbor, visited, degrees, out, startj):
+    """skan's ``_walk_path`` on plain CSR arrays (``visited`` parallels ``indices``)."""
+    out[startj] = node
+    start_node = node
+    j = startj + 1
+    while True:
+        k = _edge_at(indptr, indices, node, neighbor)
+        if k >= 0 and visited[k]:
+            break
+        if k >= 0:
+            visited[k] = True
+        k2 = _edge_at(indptr, indices, neighbor, node)
+        if k2 >= 0:
+            visited[k2] = True
+        out[j] = neighbor
+        if degrees[neighbor] != 2 or neighbor == start_node:
+            break
+        n1 = indices[indptr[neighbor]]
+        n2 = indices[indptr[neighbor] + 1]
+        nextneighbor = n1 if n1 != node else n2
+        node, neighbor = neighbor, nextneighbor
+        j += 1
+    return j - startj + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _build_paths_kernel(indptr, indices, degrees, path_indptr, path_indices):
+    """skan's ``_build_paths``: paths between endpoints/junctions, then isolated cycles."""
+    visited = np.zeros(indices.size, np.bool_)
+    pi = 0
+    pj = 0
+    n = indptr.size - 1
+    for node in range(n):
+        if degrees[node] > 2 or degrees[node] == 1:
+            for k in range(indptr[node], indptr[node + 1]):
+                neighbor = indices[k]
+                e = _edge_at(indptr, indices, node, neighbor)
+                if not visited[e]:
+                    steps = _walk_path(indptr, indices, node, neighbor, visited, degrees, path_indices, pj)
+                    path_indptr[pi + 1] = path_indptr[pi] + steps
+                    pi += 1
+                    pj += steps
+    for node in range(n):
+        if degrees[node] > 0:
+            neighbor = indices[indptr[node]]
+            e = _edge_at(indptr, indices, node, neighbor)
+            if not visited[e]:
+                steps = _walk_path(indptr, indices, node, neighbor, visited, degrees, path_indices, pj)
+                path_indptr[pi + 1] = path_indptr[pi] + steps
+                pi += 1
+                pj += steps
+    return pi + 1, pj
+
+
+@numba.njit(cache=True, nogil=True)
+def _path_lengths_kernel(indptr, indices, data, path_indptr, path_indices, out):
+    for i in range(out.size):
+        d = 0.0
+        for t in range(path_indptr[i], path_indptr[i + 1] - 1):
+            k = _edge_at(indptr, indices, path_indices[t], path_indices[t + 1])
+            if k >= 0:
+                d += data[k]
+        out[i] = d
+
+
+def _paths(graph: sparse.csr_matrix) -> sparse.csr_matrix:
+    """skan's ``_build_skeleton_path_graph``: one row per path, its nodes in order."""
+    indptr, indices = graph.indptr.astype(np.int32), graph.indices.astype(np.int32)
+    max_cycles = indices.size // 4
+    degrees = np.diff(indptr)
+    end_degrees = degrees[degrees != 2]
+    path_indptr = np.zeros(int(end_degrees.sum()) + max_cycles, np.int64)
+    n_points = indices.size + int(np.maximum(0, end_degrees - 1).sum()) + max_cycles
+    path_indices = np.zeros(n_points, np.int64)
+    m, n = _build_paths_kernel(indptr, indices, degrees, path_indptr, path_indices)
+    return sparse.csr_matrix((np.ones(n), path_indices[:n], path_indptr[:m]), shape=(m - 1, n))
+
+
+def _skan_skeleton(skel: np.ndarray) -> SkeletonGraph:
+    """The graph ``skan.Skeleton(skel, keep_images=False)`` would build, faster.
 
     skan's own constructor spends most of its time in Python loops over
     every pixel (relabelling, and zeroing non-junction rows and columns
     before the minimum spanning tree of junction clusters). Here the pixel
     graph is built in numba and the junction subgraph by vectorised
     selection; the same sparse operations as skan's ``_mst_junctions``
-    then run on identical arrays, and skan builds the paths. The result is
-    the same graph, node order and paths (tests/test_traits.py compares).
+    then run on identical arrays, and the paths are walked as skan walks
+    them. The result is the same graph, node order and paths
+    (tests/test_traits.py compares).
     """
-    if not hasattr(skan.Skeleton, "from_path_graph"):  # skan < 0.13
-        return skan.Skeleton(skel, keep_images=False)
     u = np.ascontiguousarray(skel).view(np.uint8)
     ys, xs = _foreground(u)
     indptr, indices, data = _pixel_graph_kernel(
@@ -667,10 +780,9 @@ def _skan_skeleton(skel: np.ndarray) -> skan.Skeleton:
          np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=n))])),
         shape=(n, n))
     mst = csgraph.minimum_spanning_tree(jj)
-    graph = graph - (jj - (mst + mst.T))
-    pg = skan.csr.PathGraph.from_graph(
-        adj=graph, node_coordinates=np.stack([ys, xs], axis=1))
-    return skan.Skeleton.from_path_graph(pg)
+    graph = sparse.csr_matrix(graph - (jj - (mst + mst.T)))
+    return SkeletonGraph(graph=graph, coordinates=np.stack([ys, xs], axis=1),
+                         degrees=np.diff(graph.indptr), paths=_paths(graph))
 
 
 def _pruned_skeleton(m: np.ndarray, dt: np.ndarray,
@@ -1152,7 +1264,7 @@ class _Graph:
     n_branch_points: int
 
 
-def _measure_graph(S: skan.Skeleton | None, skel: np.ndarray, m: np.ndarray,
+def _measure_graph(S: SkeletonGraph | None, skel: np.ndarray, m: np.ndarray,
                    dt: np.ndarray) -> _Graph:
     """Length, diameter and topology of a pruned skeleton (all in px)."""
     node_yx = np.transpose(np.nonzero(skel)) if S is None else (
@@ -1271,7 +1383,7 @@ def _measure_graph(S: skan.Skeleton | None, skel: np.ndarray, m: np.ndarray,
                   n_branch_points=n_bp)
 
 
-def _count_branch_points(S: skan.Skeleton, degree: np.ndarray,
+def _count_branch_points(S: SkeletonGraph, degree: np.ndarray,
                          dt_node: np.ndarray) -> int:
     """Number of branch points, merging junctions closer than the local
     root diameter (a crossing thins to two junctions a few px apart)."""
