@@ -91,7 +91,12 @@ def _pairs(a):
     from .annotations import pairs_from_folder, read_pairs
 
     if a.pairs:
-        return read_pairs(a.pairs, getattr(a, "split", None))
+        pairs = read_pairs(a.pairs, getattr(a, "split", None))
+        if a.dataset:
+            pairs = pairs[pairs["dataset"] == a.dataset]
+            if pairs.empty:
+                raise SystemExit(f"evaluate: no rows of dataset {a.dataset!r} in {a.pairs}")
+        return pairs
     return pairs_from_folder(a.folder, a.annotation_type)
 
 
@@ -132,7 +137,7 @@ def cmd_train(a) -> None:
     header = train(train_pairs, val_pairs, a.out, init=a.init, encoder=a.encoder, epochs=a.epochs,
                    steps_per_epoch=a.steps, batch=a.batch, tile=a.tile, lr=a.lr, seed=a.seed,
                    device=a.device, threads=a.threads, rsml_width_px=a.rsml_width_px,
-                   progress=not a.quiet, notes=notes)
+                   root_fraction=a.root_fraction, progress=not a.quiet, notes=notes)
     print(f"train: best checkpoint {a.out}: {header['scores']}")
 
 
@@ -198,6 +203,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--rsml-width-px", type=float, default=4.0)
+    p.add_argument("--root-fraction", type=float, default=0.5,
+                   help="share of training tiles placed over an annotated root (default 0.5)")
     _add_common(p)
     p.set_defaults(func=cmd_train)
 
@@ -206,6 +213,7 @@ def parser() -> argparse.ArgumentParser:
     src.add_argument("--pairs", help="CSV with image, annotation, annotation_type, split")
     src.add_argument("--folder", help="folder with images/ and same-stem masks/")
     p.add_argument("--split")
+    p.add_argument("--dataset", help="only rows of this dataset (pairs CSV)")
     p.add_argument("--annotation-type", default="mask")
     p.add_argument("--checkpoint", help="rootpipe checkpoint (default: the shipped model)")
     p.add_argument("--method", choices=["classical", "unet"], help="default: unet with the shipped model")

@@ -31,11 +31,13 @@ def load_pairs(pairs: pd.DataFrame, rsml_width_px: float = 4.0) -> list[tuple[np
     return out
 
 
-def augment(rgb: np.ndarray, labels: np.ndarray, rng: np.random.Generator, tile: int):
+def augment(rgb: np.ndarray, labels: np.ndarray, rng: np.random.Generator, tile: int,
+            centre: tuple[int, int] | None = None):
     """One random training tile of (rgb, labels) with geometric and photometric jitter.
 
     Scale 0.75–1.33, flips, 90° rotations, brightness/contrast/hue jitter,
     blur and noise: what changes between cameras, sessions and soils.
+    ``centre`` (row, col, px), if given, is a pixel the tile must contain.
     """
     scale = float(np.exp(rng.uniform(np.log(0.75), np.log(1.33))))
     need = int(math.ceil(tile / scale)) + 1
@@ -45,7 +47,12 @@ def augment(rgb: np.ndarray, labels: np.ndarray, rng: np.random.Generator, tile:
         rgb = np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="reflect")
         labels = np.pad(labels, ((0, ph), (0, pw)), constant_values=UNLABELLED)
         h, w = labels.shape
-    y, x = rng.integers(0, h - need + 1), rng.integers(0, w - need + 1)
+    if centre is None:
+        y, x = rng.integers(0, h - need + 1), rng.integers(0, w - need + 1)
+    else:
+        cy, cx = min(centre[0], h - 1), min(centre[1], w - 1)
+        y = rng.integers(max(0, cy - need + 1), min(cy, h - need) + 1)
+        x = rng.integers(max(0, cx - need + 1), min(cx, w - need) + 1)
     crop, lab = rgb[y:y + need, x:x + need], labels[y:y + need, x:x + need]
     crop = cv2.resize(crop, (tile, tile), interpolation=cv2.INTER_LINEAR)
     lab = cv2.resize(lab, (tile, tile), interpolation=cv2.INTER_NEAREST)
@@ -64,6 +71,13 @@ def augment(rgb: np.ndarray, labels: np.ndarray, rng: np.random.Generator, tile:
     if rng.random() < 0.5:
         img = img + rng.normal(0, rng.uniform(1, 8), img.shape).astype(np.float32)
     return np.clip(img, 0, 255).astype(np.uint8), np.ascontiguousarray(lab)
+
+
+def _root_pixel(flat_indices: np.ndarray, shape: tuple, rng: np.random.Generator):
+    """A random annotated root pixel (row, col), or None when the image has none."""
+    if not len(flat_indices):
+        return None
+    return np.unravel_index(flat_indices[rng.integers(len(flat_indices))], shape)
 
 
 def masked_loss(logits, target, valid):
@@ -118,7 +132,7 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
           model_kwargs: dict | None = None, epochs: int = 10, steps_per_epoch: int = 50, batch: int = 8,
           tile: int = 256, lr: float = 2e-3, seed: int = 0, device: str = "auto", threads: int = 1,
           pixel_size_mm: float | None = None, rsml_width_px: float = 4.0, half: bool = True,
-          progress: bool = True, notes: dict | None = None) -> dict:
+          root_fraction: float = 0.5, progress: bool = True, notes: dict | None = None) -> dict:
     """Train and keep the best checkpoint (by validation F1) at ``out``.
 
     Parameters
@@ -127,6 +141,8 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
     init : a rootpipe checkpoint to start from (fine-tuning, or resuming); its architecture wins.
     tile : training tile edge (px, multiple of 32).
     half : store weights as fp16 (half the file size).
+    root_fraction : share of training tiles placed over an annotated root pixel; the rest
+        are uniform. Sparse fine roots (a few % of pixels) are otherwise rarely seen.
 
     Returns
     -------
@@ -167,13 +183,15 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     best, best_header = -1.0, None
     weights = np.array([lab.size for _, lab in train_data], np.float64)
+    roots = [np.flatnonzero(lab == 1) for _, lab in train_data]
     started = time.time()
     model.train()
     for epoch in range(1, epochs + 1):
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{epochs}", disable=not progress, unit="step")
         for _ in bar:
             picks = rng.choice(len(train_data), size=batch, p=weights / weights.sum())
-            tiles = [augment(*train_data[i], rng, tile) for i in picks]
+            tiles = [augment(*train_data[i], rng, tile, _root_pixel(roots[i], train_data[i][1].shape, rng)
+                             if rng.random() < root_fraction else None) for i in picks]
             x = torch.from_numpy(np.stack([t[0] for t in tiles])).to(device).permute(0, 3, 1, 2).float()
             x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
             lab = torch.from_numpy(np.stack([t[1] for t in tiles])).to(device)[:, None]
