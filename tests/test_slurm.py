@@ -67,8 +67,8 @@ def rootpipe_run(path: Path, *args, wait=True):
 
 
 def sbatch_lines(path: Path, rule: str) -> list[str]:
-    return [line for line in (path / "sbatch.log").read_text().splitlines() if f"rule_{rule}_" in line
-            or f"--comment rule_{rule} " in line + " "]
+    """Submitted command lines whose jobs include ``rule`` (alone or in a group job)."""
+    return [line for line in (path / "sbatch.log").read_text().splitlines() if f"'{rule}:" in line]
 
 
 def test_slurm_run_equals_local_run_and_asks_a_gpu_for_segment_only(slurm, campaign, tmp_path):
@@ -84,6 +84,9 @@ def test_slurm_run_equals_local_run_and_asks_a_gpu_for_segment_only(slurm, campa
     others = [l for l in (remote / "sbatch.log").read_text().splitlines() if l not in segment]
     assert len(segment) == 2 and all("--gpus=1" in l for l in segment)
     assert others and not any("--gpu" in l for l in others)
+    # One job per batch: tile, segment and traits of a batch share one submission.
+    assert all("'tile:" in l and "'traits:" in l for l in segment)
+    assert len(others) == 4  # ingest, collect, track, report
 
 
 def test_cancelled_job_is_retried_and_the_run_completes(slurm, campaign, tmp_path):
@@ -94,7 +97,7 @@ def test_cancelled_job_is_retried_and_the_run_completes(slurm, campaign, tmp_pat
     while cancelled is None and time.time() < deadline and proc.poll() is None:
         jobs = subprocess.run(["squeue", "-h", "-o", "%i %T %k"], capture_output=True, text=True).stdout
         for job_id, state, comment in (line.split(maxsplit=2) for line in jobs.splitlines() if line.strip()):
-            if comment.startswith("rule_segment") and state == "RUNNING":
+            if "segment" in comment and state == "RUNNING":
                 subprocess.run(["scancel", job_id], check=True)
                 cancelled = job_id
                 break

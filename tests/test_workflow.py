@@ -151,10 +151,12 @@ def test_slurm_profile_asks_a_gpu_for_segment_only(campaign, tmp_path):
                           cwd=run, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
-    jobs = {m.group(1): m.group(2) for m in re.finditer(r"rule (\w+):\n(?:    .*\n)*?    resources: (.*)", out)}
+    jobs = {m.group(1): m.group(2) for m in re.finditer(r"rule (\w+):\n(?: +.*\n)*? +resources: (.*)", out)}
     assert {"tile", "segment", "traits", "collect", "track", "report"} <= set(jobs)
     assert re.search(r"\bgpu=1\b", jobs["segment"])
     assert all("gpu" not in res for rule, res in jobs.items() if rule != "segment")
+    # tile, segment and traits of the one batch are submitted as one group job
+    assert out.count("Group job batch") == 1
 
 
 def _wait_for(predicate, timeout):

@@ -11,6 +11,8 @@ checkpoint ingest:
                         "series_fields", "timestamp_fields", "timestamp_format",
                         "metadata_csv", "batch_size"),
     threads: 2
+    benchmark:
+        f"{RESULTS}/benchmarks/ingest.tsv",
     log:
         f"{RESULTS}/logs/ingest.log",
     shell:

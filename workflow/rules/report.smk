@@ -10,6 +10,8 @@ rule report:
         f"{RESULTS}/report.html",
     params:
         config=settings("report", "results_dir"),
+    benchmark:
+        f"{RESULTS}/benchmarks/report.tsv",
     log:
         f"{RESULTS}/logs/report.log",
     shell:

@@ -12,6 +12,9 @@ rule segment:
         # A retry after running out of memory asks for more.
         mem_mb=lambda wildcards, attempt: 8000 * attempt,
         runtime=120,
+    benchmark:
+        # Wall time and peak memory of each job: what to size cluster resources by.
+        f"{RESULTS}/benchmarks/segment/{{batch}}.tsv",
     log:
         f"{RESULTS}/logs/segment/{{batch}}.log",
     shell:

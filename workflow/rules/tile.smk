@@ -10,6 +10,9 @@ rule tile:
         # A retry after running out of memory asks for more.
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=60,
+    benchmark:
+        # Wall time and peak memory of each job: what to size cluster resources by.
+        f"{RESULTS}/benchmarks/tile/{{batch}}.tsv",
     log:
         f"{RESULTS}/logs/tile/{{batch}}.log",
     shell:

@@ -12,6 +12,8 @@ rule track:
     threads: 2
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
+    benchmark:
+        f"{RESULTS}/benchmarks/track.tsv",
     log:
         f"{RESULTS}/logs/track.log",
     shell:

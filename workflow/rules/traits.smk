@@ -13,6 +13,9 @@ rule traits:
         # A retry after running out of memory asks for more.
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=60,
+    benchmark:
+        # Wall time and peak memory of each job: what to size cluster resources by.
+        f"{RESULTS}/benchmarks/traits/{{batch}}.tsv",
     log:
         f"{RESULTS}/logs/traits/{{batch}}.log",
     shell:
@@ -28,6 +31,8 @@ rule collect:
         parquet=f"{RESULTS}/traits.parquet",
         csv=f"{RESULTS}/traits.csv",
         rve=f"{RESULTS}/traits_rve.csv",
+    benchmark:
+        f"{RESULTS}/benchmarks/collect.tsv",
     log:
         f"{RESULTS}/logs/collect.log",
     shell:
