@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# On a GPU machine: install, run the tests marked `gpu`, and measure the segment stage on a demo campaign
+# (images per second, GPU utilisation sampled by nvidia-smi every 200 ms).
+# Usage: benchmarks/gpu_check.sh [SERIES] [TIMEPOINTS]   (default 12 x 4 images of 768 x 1024 px)
+set -euo pipefail
+trap 'echo "gpu_check: failed at line $LINENO" >&2' ERR
+cd "$(dirname "$0")/.."
+series=${1:-12}; timepoints=${2:-4}
+make install                                   # venv, pinned torch + torchvision, rootpipe
+bin=.venv/bin
+device=${DEVICE:-cuda}   # DEVICE=cpu checks this script on a machine without a GPU
+if [ "$device" = cuda ]; then
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  $bin/python -c "import torch; assert torch.cuda.is_available(), 'torch sees no CUDA device'; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
+  $bin/python -m pytest -q -m gpu tests/test_gpu.py
+fi
+
+work=$(mktemp -d /tmp/rootpipe-gpu.XXXX)
+$bin/rootpipe demo "$work/camp" --series "$series" --timepoints "$timepoints" --quiet
+printf 'input_dir: %s/camp/images\nmetadata_csv: %s/camp/metadata.csv\nresults_dir: %s/results\n' \
+  "$work" "$work" "$work" > "$work/config.yaml"
+# Ingest and tile (CPU stages), then time the segment stage alone.
+$bin/rootpipe ingest --config "$work/config.yaml" --quiet
+for batch in "$work"/results/batches/*.tsv; do
+  $bin/rootpipe tile "$batch" "$work/results/images/$(basename "$batch" .tsv).zarr" --config "$work/config.yaml" --quiet
+done
+n_images=$(cat "$work"/results/batches/*.tsv | grep -vc '^image_id')
+if [ "$device" = cuda ]; then
+  nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits -lms 200 > "$work/gpu.csv" &
+else
+  while :; do echo "0, 0"; sleep 0.2; done > "$work/gpu.csv" &
+fi
+sampler=$!
+start=$(date +%s.%N)
+for store in "$work"/results/images/*.zarr; do
+  $bin/rootpipe segment "$store" "$work/results/seg-$(basename "$store")" --threads 4 --quiet \
+    --config "{\"segment\": {\"device\": \"$device\"}}"
+done
+end=$(date +%s.%N)
+kill $sampler
+$bin/python - "$work/gpu.csv" "$n_images" "$start" "$end" "$device" <<'PY'
+import sys
+import numpy as np
+rows = [l.split(",") for l in open(sys.argv[1]) if l.strip()]
+util = np.array([float(r[0]) for r in rows]); mem = np.array([float(r[1]) for r in rows])
+n, seconds = int(sys.argv[2]), float(sys.argv[4]) - float(sys.argv[3])
+print(f"segment stage ({sys.argv[5]}): {n} images of 768 x 1024 px in {seconds:.1f} s = {n / seconds:.2f} images/s "
+      f"(model load and process start included, one process per batch)")
+print(f"GPU utilisation: mean {util.mean():.0f} %, median {np.median(util):.0f} %, max {util.max():.0f} %; "
+      f"memory used max {mem.max():.0f} MiB ({len(util)} samples)")
+PY
+[ -n "${KEEP:-}" ] || rm -rf "$work"
+
