@@ -53,8 +53,10 @@ def register(reference: np.ndarray, moving: np.ndarray, method: str = "translati
         peak response, or the ECC correlation coefficient, in [0, 1]; low means the
         images share little), ``error`` (why ECC failed, else "").
     """
-    a = np.ascontiguousarray(reference, dtype=np.float32)
-    b = np.ascontiguousarray(moving, dtype=np.float32)
+    # Copies: cv2.phaseCorrelate multiplies its inputs by the window in place, and a
+    # series reuses each image as the next interval's reference.
+    a = np.array(reference, dtype=np.float32, order="C", copy=True)
+    b = np.array(moving, dtype=np.float32, order="C", copy=True)
     window = cv2.createHanningWindow(a.shape[::-1], cv2.CV_32F)
     (dx, dy), response = cv2.phaseCorrelate(a, b, window)
     matrix = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
@@ -159,7 +161,8 @@ def _gained_lost(previous_mask, current_mask, previous_length, current_length, m
 
 def track_series(frames: pd.DataFrame, load_mask, load_probability, pixel_size_mm: float,
                  tolerance_px: float = 3.0, max_shift_px: float = 50.0, method: str = "translation",
-                 min_quality: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 min_quality: float = 0.05, resume: dict | None = None,
+                 state: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Growth table and per-root table of one series.
 
     Parameters
@@ -171,6 +174,12 @@ def track_series(frames: pd.DataFrame, load_mask, load_probability, pixel_size_m
     pixel_size_mm : mm per pixel.
     method : registration, see :func:`register`.
     min_quality : registrations scoring below this are flagged and not used.
+    resume : an earlier result for the first ``n`` of these frames (``growth``, ``roots``,
+        and the last frame's ``id_image`` and ``next_id``, as ``state`` gave them); only
+        frames ``n`` onwards are computed. The caller checks the first ``n`` frames are
+        unchanged.
+    state : if given, filled with ``id_image`` (root id per skeleton pixel of the last
+        frame) and ``next_id``, to resume from when a later timepoint arrives.
 
     Returns
     -------
@@ -188,7 +197,22 @@ def track_series(frames: pd.DataFrame, load_mask, load_probability, pixel_size_m
     previous = None
     next_id = 1
     min_overlap_px = 4 * tolerance_px
+    start = 0
+    if resume is not None:
+        start = len(resume["growth"])
+        rows = resume["growth"][GROWTH_COLUMNS].to_dict("records")
+        for row in rows:  # parquet gives None for the first row's missing flag
+            if row["registration_ok"] is None:
+                row["registration_ok"] = pd.NA
+        root_rows = resume["roots"][ROOT_COLUMNS[:6]].to_dict("records")
+        last = next(frames.iloc[start - 1:start].itertuples())
+        mask = load_mask(last.image_id)
+        previous = (last, mask, load_probability(last.image_id), skeleton_length_map(mask)[1],
+                    resume["id_image"])
+        next_id = int(resume["next_id"])
     for k, frame in enumerate(frames.itertuples()):
+        if k < start:
+            continue
         row = {"series": frame.series, "timepoint": k + 1, "image_id": frame.image_id,
                "timestamp": frame.timestamp, "days": (frame.timestamp - first).total_seconds() / 86400,
                "total_length_mm": frame.total_length_mm, "length_change_mm": np.nan,
@@ -248,6 +272,8 @@ def track_series(frames: pd.DataFrame, load_mask, load_probability, pixel_size_m
                               "length_mm": float(length) * pixel_size_mm})
         rows.append(row)
         previous = (frame, mask, probability, length_px, rt.id_image(labels, ids))
+    if state is not None and previous is not None:
+        state.update(id_image=previous[4], next_id=next_id)
     roots = rt.summarise(pd.DataFrame(root_rows, columns=ROOT_COLUMNS[:6]))
     return pd.DataFrame(rows, columns=GROWTH_COLUMNS), roots
 
@@ -357,30 +383,47 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
     batch_of = dict(zip(traits["image_id"], traits["batch"]))
     store = lambda image_id: results / "segmentation" / f"{batch_of[image_id]}.zarr"
 
-    def one(series: str, frames: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+    def stamps_of(frames: pd.DataFrame) -> list:
         # A re-segmented batch is a new store (atomic rename): its mtime changes.
-        stamps = [(b, (results / "segmentation" / f"{b}.zarr").stat().st_mtime_ns)
-                  for b in sorted(set(frames["batch"]))]
-        signature = series_signature(frames, settings, stamps)
-        cached, cached_roots = cache_dir / f"{series}.parquet", cache_dir / f"{series}.roots.parquet"
+        return [(b, (results / "segmentation" / f"{b}.zarr").stat().st_mtime_ns)
+                for b in sorted(set(frames["batch"]))]
+
+    def one(series: str, frames: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+        frames = frames.sort_values(["timestamp", "image_id"], ignore_index=True)
+        signature = series_signature(frames, settings, stamps_of(frames))
+        cached = cache_dir / f"{series}.parquet"
+        cached_roots, cached_state = cache_dir / f"{series}.roots.parquet", cache_dir / f"{series}.state.npz"
+        resume = None
         if cached.exists() and cached_roots.exists():
             table = pd.read_parquet(cached)
             if len(table) and (table["signature"] == signature).all():
-                return table.drop(columns="signature"), pd.read_parquet(cached_roots), False
+                return table.drop(columns="signature"), pd.read_parquet(cached_roots), "cached"
+            # A new timepoint after the cached ones: carry on from the last cached frame.
+            n = len(table)
+            if (0 < n < len(frames) and cached_state.exists() and list(table["image_id"]) ==
+                    list(frames["image_id"].iloc[:n]) and (table["signature"] ==
+                    series_signature(frames.iloc[:n], settings, stamps_of(frames.iloc[:n]))).all()):
+                with np.load(cached_state) as npz:
+                    resume = {"growth": table, "roots": pd.read_parquet(cached_roots),
+                              "id_image": npz["id_image"], "next_id": int(npz["next_id"])}
         if settings["register_on"] == "image":
             reference = lambda i: registration_image(
                 read_image_level(results / "images" / f"{batch_of[i]}.zarr", i, 0))
         else:
             reference = lambda i: read_probability(store(i), i).astype(np.float32) / 255
+        state = {}
         table, roots = track_series(frames, lambda i: read_mask(store(i), i), reference,
                                     settings["pixel_size_mm"], settings["tolerance_px"],
                                     settings["max_shift_px"], settings["registration"],
-                                    settings["min_quality"])
+                                    settings["min_quality"], resume=resume, state=state)
+        with atomic_path(cached_state) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, id_image=state["id_image"], next_id=state["next_id"])
         with atomic_path(cached_roots) as tmp:
             roots.to_parquet(tmp, index=False)
         with atomic_path(cached) as tmp:  # written last: it is what marks the cache valid
             table.assign(signature=signature).to_parquet(tmp, index=False)
-        return table, roots, True
+        return table, roots, "resumed" if resume else "tracked"
 
     groups = list(traits.groupby("series", sort=True))
     with ThreadPoolExecutor(max(1, threads)) as pool:
@@ -399,7 +442,9 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
         summary.to_parquet(tmp, index=False)
     with atomic_path(out) as tmp:
         growth.to_parquet(tmp, index=False)
-    retracked = sum(d[2] for d in done)
-    print(f"track: {len(groups)} series ({retracked} re-tracked), {len(growth)} rows -> {out}; "
+    how = pd.Series([d[2] for d in done], dtype=object)
+    print(f"track: {len(groups)} series ({(how == 'tracked').sum()} tracked, {(how == 'resumed').sum()} "
+          f"carried on from their last cached timepoint, {(how == 'cached').sum()} unchanged), "
+          f"{len(growth)} rows -> {out}; "
           f"{roots['root_id'].count()} root sightings -> {roots_out}; {len(summary)} group rows -> {summary_out}")
     return growth

@@ -24,6 +24,16 @@ def test_translation_is_recovered(dy, dx):
     assert r["quality"] > 0.3
 
 
+def test_registration_leaves_its_inputs_alone():
+    ref = cv2.GaussianBlur(roots().astype(np.float32), (0, 0), 1.5)
+    moved = translate(ref, 4, -3)
+    before = ref.copy(), moved.copy()
+    first = register(ref, moved)
+    assert np.array_equal(ref, before[0]) and np.array_equal(moved, before[1])
+    again = register(ref, moved)
+    assert (again["shift_y_px"], again["shift_x_px"]) == (first["shift_y_px"], first["shift_x_px"])
+
+
 def test_new_lateral_is_gained_and_nothing_lost_despite_a_shift():
     before = roots()
     after = translate(roots(extra=True), 5, -4)
@@ -120,3 +130,24 @@ def test_missing_session_gives_the_rate_over_the_longer_interval_and_is_reported
                              "reason": [None]})
     page = render(manifest, pd.DataFrame(columns=["image_id", "series", "timestamp"]), both, tmp_path, 0)
     assert "Series missing a session" in page and "s: 2026-05-08" in page and "t: 2026-05-15" in page
+
+
+@pytest.mark.parametrize("n_cached", [1, 2, 3])
+def test_resuming_after_cached_timepoints_equals_tracking_all_at_once(n_cached, tmp_path):
+    masks = {"a": roots(), "b": translate(roots(extra=True), 3, 2), "c": np.zeros((200, 240), np.uint8),
+             "d": translate(roots(extra=True), -2, 4)}
+    frames = _series(masks, ["2026-05-01", "2026-05-08", "2026-05-15", "2026-05-22"])
+    frames["total_length_mm"] = [10.0, 13.0, 0.0, 13.5]
+    load, reference = masks.__getitem__, lambda i: masks[i].astype(np.float32)
+    whole, whole_roots = track_series(frames, load, reference, 0.05)
+    state = {}
+    first, first_roots = track_series(frames.iloc[:n_cached], load, reference, 0.05, state=state)
+    # as the track stage keeps them: parquet files and an npz
+    first.to_parquet(tmp_path / "g.parquet")
+    first_roots.to_parquet(tmp_path / "r.parquet")
+    resume = {"growth": pd.read_parquet(tmp_path / "g.parquet"), "roots": pd.read_parquet(tmp_path / "r.parquet"),
+              **state}
+    resumed, resumed_roots = track_series(frames, load, reference, 0.05, resume=resume)
+    pd.testing.assert_frame_equal(resumed, whole)
+    pd.testing.assert_frame_equal(resumed_roots, whole_roots)
+    assert whole_roots["root_id"].nunique() >= 3  # the lateral got its own id, then carried on

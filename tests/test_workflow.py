@@ -138,6 +138,12 @@ def test_new_timepoint_reruns_only_its_batches(first_run, campaign, tmp_path):
     assert f"{new_date}-001" in dry
     rootpipe(run, "run", "--configfile", "config.yaml")
     assert old_store.stat().st_mtime_ns == before
+    assert f"{N_SERIES} carried on from their last cached timepoint" in (run / "results/logs/track.log").read_text()
+    # Carrying on from the cache gives what tracking every timepoint afresh gives.
+    shutil.rmtree(run / "results/growth")
+    rootpipe(run, "track", "results/traits.parquet", "afresh.parquet", "--config", "config.yaml", "--quiet")
+    pd.testing.assert_frame_equal(pd.read_parquet(run / "results/growth.parquet"),
+                                  pd.read_parquet(run / "afresh.parquet"))
     growth = pd.read_parquet(run / "results/growth.parquet")
     assert len(growth) == N_SERIES * 3
     assert "Nothing to be done" in rootpipe(run, "run", "--configfile", "config.yaml", "-n").stdout

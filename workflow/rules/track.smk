@@ -18,4 +18,4 @@ rule track:
         f"{RESULTS}/logs/track.log",
     shell:
         "rootpipe track {input.traits} {output.growth} --roots {output.roots} --summary {output.summary} "
-        "--config {params.config} --threads {threads} 2> {log}"
+        "--config {params.config} --threads {threads} > {log} 2>&1"
