@@ -7,7 +7,6 @@ RSML file per image (``rsml/{batch}/{image_id}.rsml``).
 from __future__ import annotations
 
 import contextlib
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,26 @@ def measure_options(settings: dict | None) -> dict:
     return opts
 
 
+def _run_threads(fn, items: list, threads: int, progress: bool, desc: str) -> list:
+    """``[fn(x) for x in items]`` on dask's threaded scheduler with ``threads`` workers.
+
+    The measurement's heavy parts (numba kernels, skan, OpenCV) release the GIL,
+    so threads share one copy of the process and still use every core.
+    """
+    import dask
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(items), unit="img", desc=desc, disable=not progress)
+
+    def counted(x):
+        out = fn(x)
+        bar.update()
+        return out
+
+    with bar, dask.config.set(scheduler="threads", num_workers=max(1, threads)):
+        return list(dask.compute(*[dask.delayed(counted)(x) for x in items]))
+
+
 def measure_batch(segmentation_store: str | Path, out: str | Path, pixel_size_mm: float,
                   settings: dict, threads: int = 1, progress: bool = False, *,
                   branches_out: str | Path | None = None,
@@ -60,8 +79,6 @@ def measure_batch(segmentation_store: str | Path, out: str | Path, pixel_size_mm
     DataFrame
         The traits table.
     """
-    from tqdm import tqdm
-
     root = zarr.open_group(segmentation_store, mode="r")
     image_ids = list(root.attrs["rootpipe"]["images"])
     opts = measure_options(settings)
@@ -87,10 +104,8 @@ def measure_batch(segmentation_store: str | Path, out: str | Path, pixel_size_mm
             table.insert(0, "image_id", image_id)
             return {"image_id": image_id, **result.traits}, table
 
-        with ThreadPoolExecutor(max(1, threads)) as pool:
-            results = list(tqdm(pool.map(one, image_ids), total=len(image_ids), unit="img",
-                                desc=f"traits {Path(segmentation_store).stem}",
-                                disable=not progress))
+        results = _run_threads(one, image_ids, threads, progress,
+                               desc=f"traits {Path(segmentation_store).stem}")
 
     rows = [row for row, _ in results]
     table = pd.DataFrame(rows, columns=None if rows else ["image_id"])

@@ -12,11 +12,14 @@ from rootpipe.tile import tile_batch
 from conftest import write_png
 
 
-@pytest.mark.parametrize("length,tile,overlap", [(1000, 256, 64), (256, 256, 64), (257, 256, 64), (100, 256, 32)])
-def test_tiles_cover_the_image_with_the_overlap(length, tile, overlap):
-    starts = tile_starts(length, tile, overlap)
+@pytest.mark.parametrize("length,tile,overlap,align", [(1000, 256, 64, 1), (256, 256, 64, 1), (257, 256, 64, 1),
+                                                       (100, 256, 32, 1), (1024, 256, 64, 32), (20000 + 32, 512, 64, 32),
+                                                       (704, 256, 100, 32)])
+def test_tiles_cover_the_image_with_the_overlap(length, tile, overlap, align):
+    starts = tile_starts(length, tile, overlap, align)
     assert starts[0] == 0 and starts[-1] + tile >= length
     assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
+    assert all(s % align == 0 for s in starts)
 
 
 def test_blended_prediction_of_a_pointwise_model_is_exact(rng):

@@ -33,20 +33,31 @@ def test_probability_does_not_depend_on_tiling(image, model):
     predictor = TilePredictor(net, header, precision="fp32")
     whole = predict_tiled(image, predictor, tile=704, overlap=0)  # one tile: the whole image
     assert whole.max() > 0.9 and whole.min() < 0.1  # a real prediction, not a flat map
-    wide = np.abs(whole - predict_tiled(image, predictor, tile=256, overlap=128))
-    assert wide[16:-16, 16:-16].max() <= 0.02
     tiled = predict_tiled(image, predictor, tile=256, overlap=64)
     diff = np.abs(whole - tiled)
-    # At 64 px overlap a few px (0.04 %, at root bases by the top edge) differ by more:
-    # the network's context reaches further than 64 px there.
-    assert np.percentile(diff[16:-16, 16:-16], 99.9) <= 0.02
+    # Interior: at least one overlap (64 px) from the image border, where every
+    # tile sees as much context as the whole image does.
+    assert diff[64:-64, 64:-64].max() <= 0.02
     assert ((whole > 0.5) == (tiled > 0.5)).mean() >= 0.9999
-    # No seam: rows and columns where tiles meet do not stand out.
+    # No seam: rows and columns where tiles start or end do not stand out.
     rows, cols = diff.mean(axis=1), diff.mean(axis=0)
-    borders_y = {s + d for s in tile_starts(512, 256, 64)[1:] for d in (0, 255 - 64)}
-    borders_x = {s + d for s in tile_starts(704, 256, 64)[1:] for d in (0, 255 - 64)}
-    assert max(rows[list(borders_y)]) <= 3 * np.median(rows) + 1e-3
-    assert max(cols[list(borders_x)]) <= 3 * np.median(cols) + 1e-3
+    for profile, length in ((rows, 512), (cols, 704)):
+        starts = tile_starts(length, 256, 64, align=32)
+        borders = sorted({s for s in starts[1:]} | {s + 255 for s in starts[:-1]})
+        assert len(borders) >= 4
+        assert profile[borders].max() <= 3 * np.median(profile) + 1e-3
+
+
+def test_tiles_start_on_the_network_grid():
+    # A tile out of phase with the encoder's 32 px pooling grid predicts
+    # differently however much context it has (0.59 at root bases with the
+    # shipped model), so tiled inference only starts tiles on that grid.
+    for length in (512, 704, 1024, 4096 + 96):
+        starts = tile_starts(length, 256, 64, align=32)
+        assert all(s % 32 == 0 for s in starts) and starts[-1] == length - 256
+        assert all(b - a <= 256 - 64 for a, b in zip(starts, starts[1:]))
+    with pytest.raises(ValueError):
+        tile_starts(700, 256, 64, align=32)
 
 
 @pytest.mark.parametrize("precision", ["bf16"])
