@@ -11,7 +11,7 @@ rule traits:
     threads: 2
     resources:
         # A retry after running out of memory asks for more.
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        mem_mb=lambda wildcards, attempt: 6000 * attempt,
         runtime=60,
     benchmark:
         # Wall time and peak memory of each job: what to size cluster resources by.
