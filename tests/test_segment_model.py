@@ -66,3 +66,17 @@ def test_mixed_precision_masks_agree_with_fp32(image, model, precision):
     fp32 = predict_tiled(image, TilePredictor(net, header, precision="fp32"), tile=256, overlap=64) > 0.5
     mixed = predict_tiled(image, TilePredictor(net, header, precision=precision), tile=256, overlap=64) > 0.5
     assert (fp32 == mixed).mean() >= 0.999
+
+
+def test_flip_tta_commutes_with_flips(model):
+    """With the four-flip average, predicting a flipped tile is flipping the prediction."""
+    from rootpipe.segment.unet import TilePredictor
+
+    net, header = model
+    rng = np.random.default_rng(5)
+    tile = rng.integers(0, 255, (1, 128, 160, 3), dtype=np.uint8)
+    tile[0, 40:48, :, :] = 30  # a dark root-like bar
+    plain, tta = (TilePredictor(net, header, precision="fp32", tta=t) for t in (False, True))
+    flipped = tile[:, :, ::-1]
+    assert np.abs(tta(flipped) - tta(tile)[:, :, ::-1]).max() < 1e-4
+    assert np.abs(plain(flipped) - plain(tile)[:, :, ::-1]).max() > 1e-3  # without TTA it does not

@@ -66,7 +66,8 @@ class Segmenter:
             torch.set_num_threads(max(1, threads))
             device = pick_device(settings["device"])
             model, header = checkpoint.load(model_path(settings), device=device)
-            self.predictor = TilePredictor(model, header, device=device, precision=settings["precision"])
+            self.predictor = TilePredictor(model, header, device=device, precision=settings["precision"],
+                                           tta=settings["tta"])
             self._whole = lambda rgb: predict_tiled(rgb, self.predictor, **self._tiling())
         else:
             raise ValueError(f"unknown segment.method {method!r}")

@@ -64,7 +64,7 @@ class TilePredictor:
     convolutions on CPU as on GPU) under :func:`autocast_dtype`.
     """
 
-    def __init__(self, model, header: dict, device: str = "cpu", precision: str = "auto"):
+    def __init__(self, model, header: dict, device: str = "cpu", precision: str = "auto", tta: bool = False):
         import torch
 
         self.torch = torch
@@ -75,6 +75,8 @@ class TilePredictor:
         self.std = torch.tensor(norm["std"], device=device).view(1, 3, 1, 1) * 255.0
         self.precision = resolve_precision(device, precision)
         self.dtype = autocast_dtype(device, self.precision)
+        # Flip test-time augmentation: the mean over the four flips of each tile (4x the compute).
+        self.flips = [(), (-1,), (-2,), (-2, -1)] if tta else [()]
 
     def __call__(self, tiles: np.ndarray) -> np.ndarray:
         torch = self.torch
@@ -85,5 +87,11 @@ class TilePredictor:
             device_type = "cuda" if self.device.startswith("cuda") else "cpu"
             with torch.autocast(device_type, dtype=self.dtype or torch.float32,
                                 enabled=self.dtype is not None):
-                logits = self.model(x)
-            return torch.sigmoid(logits.float())[:, 0].cpu().numpy()
+                prob = sum(torch.sigmoid(self._flipped(x, dims).float()) for dims in self.flips)
+            return (prob / len(self.flips))[:, 0].cpu().numpy()
+
+    def _flipped(self, x, dims: tuple):
+        """The network's logits for ``x`` flipped along ``dims``, flipped back."""
+        if not dims:
+            return self.model(x)
+        return self.model(x.flip(dims).contiguous(memory_format=self.torch.channels_last)).flip(dims)
