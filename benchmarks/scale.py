@@ -103,8 +103,8 @@ def job_seconds(results: Path, since: float) -> pd.DataFrame:
     for path in results.joinpath("benchmarks").rglob("*.tsv"):
         if path.stat().st_mtime >= since:
             stage = path.parent.name if path.parent.name != "benchmarks" else path.stem
-            rows.append({"stage": stage, "s": float(pd.read_csv(path, sep="\t")["s"].iloc[0]),
-                         "max_rss_mb": pd.read_csv(path, sep="\t")["max_rss"].iloc[0]})
+            record = pd.read_csv(path, sep="\t").iloc[0]
+            rows.append({"stage": stage, "s": float(record["s"]), "max_rss_mb": float(record["max_rss"])})
     return pd.DataFrame(rows)
 
 
@@ -125,10 +125,10 @@ def bench_run(work: Path, n_series: int, n_timepoints: int, size: int) -> list[s
     make_campaign(folder / "campaign", n_series=n_series, n_timepoints=n_timepoints + 1,
                   image_size=(size, size), seed=1, progress=True)
     (folder / "images").mkdir()
-    last = sorted(folder.joinpath("campaign/images").iterdir())
-    dates = sorted({p.stem[-10:] for p in last})
-    held = [p for p in last if p.stem.endswith(dates[-1])]
-    for p in last:
+    generated = sorted(folder.joinpath("campaign/images").iterdir())
+    last_date = max(p.stem[-10:] for p in generated)
+    held = [p for p in generated if p.stem.endswith(last_date)]  # the timepoint added later
+    for p in generated:
         if p not in held:
             shutil.copy2(p, folder / "images" / p.name)
     (folder / "config.yaml").write_text(CONFIG)

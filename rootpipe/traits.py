@@ -706,25 +706,23 @@ def _build_paths_kernel(indptr, indices, degrees, path_indptr, path_indices):
     pi = 0
     pj = 0
     n = indptr.size - 1
-    for node in range(n):
-        if degrees[node] > 2 or degrees[node] == 1:
-            for k in range(indptr[node], indptr[node + 1]):
+    for cycles in (False, True):
+        for node in range(n):
+            if cycles:  # everything left is in isolated cycles: walk from each node's first edge
+                if degrees[node] == 0:
+                    continue
+                first, last = indptr[node], indptr[node] + 1
+            elif degrees[node] > 2 or degrees[node] == 1:
+                first, last = indptr[node], indptr[node + 1]
+            else:
+                continue
+            for k in range(first, last):
                 neighbor = indices[k]
-                e = _edge_at(indptr, indices, node, neighbor)
-                if not visited[e]:
+                if not visited[_edge_at(indptr, indices, node, neighbor)]:
                     steps = _walk_path(indptr, indices, node, neighbor, visited, degrees, path_indices, pj)
                     path_indptr[pi + 1] = path_indptr[pi] + steps
                     pi += 1
                     pj += steps
-    for node in range(n):
-        if degrees[node] > 0:
-            neighbor = indices[indptr[node]]
-            e = _edge_at(indptr, indices, node, neighbor)
-            if not visited[e]:
-                steps = _walk_path(indptr, indices, node, neighbor, visited, degrees, path_indices, pj)
-                path_indptr[pi + 1] = path_indptr[pi] + steps
-                pi += 1
-                pj += steps
     return pi + 1, pj
 
 
