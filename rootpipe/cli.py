@@ -137,7 +137,8 @@ def cmd_train(a) -> None:
     header = train(train_pairs, val_pairs, a.out, init=a.init, encoder=a.encoder, epochs=a.epochs,
                    steps_per_epoch=a.steps, batch=a.batch, tile=a.tile, lr=a.lr, seed=a.seed,
                    device=a.device, threads=a.threads, rsml_width_px=a.rsml_width_px,
-                   root_fraction=a.root_fraction, progress=not a.quiet, notes=notes)
+                   root_fraction=a.root_fraction, augmentation=a.augmentation, progress=not a.quiet,
+                   notes=notes)
     print(f"train: best checkpoint {a.out}: {header['scores']}")
 
 
@@ -205,6 +206,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rsml-width-px", type=float, default=4.0)
     p.add_argument("--root-fraction", type=float, default=0.5,
                    help="share of training tiles placed over an annotated root (default 0.5)")
+    p.add_argument("--augmentation", choices=("full", "light"), default="full",
+                   help="full: scale, colour, blur and noise jitter (varied imaging); light: flips, "
+                        "rotations and mild brightness only (fine-tuning on one imaging setup)")
     _add_common(p)
     p.set_defaults(func=cmd_train)
 

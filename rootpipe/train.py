@@ -32,15 +32,19 @@ def load_pairs(pairs: pd.DataFrame, rsml_width_px: float = 4.0) -> list[tuple[np
 
 
 def augment(rgb: np.ndarray, labels: np.ndarray, rng: np.random.Generator, tile: int,
-            centre: tuple[int, int] | None = None):
+            centre: tuple[int, int] | None = None, strength: str = "full"):
     """One random training tile of (rgb, labels) with geometric and photometric jitter.
 
-    Scale 0.75–1.33, flips, 90° rotations, brightness/contrast/hue jitter,
-    blur and noise: what changes between cameras, sessions and soils.
+    ``strength="full"``: scale 0.75–1.33, flips, 90° rotations, brightness/contrast/hue
+    jitter, blur and noise: what changes between cameras, sessions and soils.
+    ``strength="light"``: flips, 90° rotations and ±10 % brightness/contrast at the
+    native scale, for fine-tuning on one imaging setup, where the heavy jitter only
+    makes a small network under-fit thin roots.
     ``centre`` (row, col, px), if given, is a pixel the tile must contain.
     """
-    scale = float(np.exp(rng.uniform(np.log(0.75), np.log(1.33))))
-    need = int(math.ceil(tile / scale)) + 1
+    light = strength == "light"
+    scale = 1.0 if light else float(np.exp(rng.uniform(np.log(0.75), np.log(1.33))))
+    need = tile if light else int(math.ceil(tile / scale)) + 1
     h, w = labels.shape
     if h < need or w < need:  # small images: pad with unlabelled pixels
         ph, pw = max(0, need - h), max(0, need - w)
@@ -54,12 +58,16 @@ def augment(rgb: np.ndarray, labels: np.ndarray, rng: np.random.Generator, tile:
         y = rng.integers(max(0, cy - need + 1), min(cy, h - need) + 1)
         x = rng.integers(max(0, cx - need + 1), min(cx, w - need) + 1)
     crop, lab = rgb[y:y + need, x:x + need], labels[y:y + need, x:x + need]
-    crop = cv2.resize(crop, (tile, tile), interpolation=cv2.INTER_LINEAR)
-    lab = cv2.resize(lab, (tile, tile), interpolation=cv2.INTER_NEAREST)
+    if not light:
+        crop = cv2.resize(crop, (tile, tile), interpolation=cv2.INTER_LINEAR)
+        lab = cv2.resize(lab, (tile, tile), interpolation=cv2.INTER_NEAREST)
     k = int(rng.integers(4))
     crop, lab = np.rot90(crop, k), np.rot90(lab, k)
     if rng.random() < 0.5:
         crop, lab = crop[:, ::-1], lab[:, ::-1]
+    if light:
+        img = crop.astype(np.float32) * rng.uniform(0.9, 1.1) + rng.uniform(-12, 12)
+        return np.clip(img, 0, 255).astype(np.uint8), np.ascontiguousarray(lab)
     img = crop.astype(np.float32)
     if rng.random() < 0.5:  # hue: rotate the colour a little around the grey axis
         hsv = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2HSV).astype(np.float32)
@@ -132,7 +140,8 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
           model_kwargs: dict | None = None, epochs: int = 10, steps_per_epoch: int = 50, batch: int = 8,
           tile: int = 256, lr: float = 2e-3, seed: int = 0, device: str = "auto", threads: int = 1,
           pixel_size_mm: float | None = None, rsml_width_px: float = 4.0, half: bool = True,
-          root_fraction: float = 0.5, progress: bool = True, notes: dict | None = None) -> dict:
+          root_fraction: float = 0.5, augmentation: str = "full", progress: bool = True,
+          notes: dict | None = None) -> dict:
     """Train and keep the best checkpoint (by validation F1) at ``out``.
 
     Parameters
@@ -143,6 +152,7 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
     half : store weights as fp16 (half the file size).
     root_fraction : share of training tiles placed over an annotated root pixel; the rest
         are uniform. Sparse fine roots (a few % of pixels) are otherwise rarely seen.
+    augmentation : ``"full"`` or ``"light"`` (see :func:`augment`).
 
     Returns
     -------
@@ -171,10 +181,13 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
         model = checkpoint.build_model({"in_channels": 3, "classes": 1, **header}).to(device)
     header.update(tile_px=tile, pixel_size_mm=pixel_size_mm, training={
         "n_train_images": len(train_pairs), "n_val_images": len(val_pairs), "epochs": epochs,
-        "steps_per_epoch": steps_per_epoch, "batch": batch, "lr": lr, "seed": seed, **(notes or {})})
+        "steps_per_epoch": steps_per_epoch, "batch": batch, "lr": lr, "seed": seed,
+        "augmentation": augmentation, "root_fraction": root_fraction, **(notes or {})})
     train_data, val_data = load_pairs(train_pairs, rsml_width_px), load_pairs(val_pairs, rsml_width_px)
     if not train_data:
         raise ValueError("no training pairs")
+    if augmentation not in ("full", "light"):
+        raise ValueError(f"augmentation must be 'full' or 'light', not {augmentation!r}")
     mean = torch.tensor(header["normalisation"]["mean"], device=device).view(1, 3, 1, 1) * 255
     std = torch.tensor(header["normalisation"]["std"], device=device).view(1, 3, 1, 1) * 255
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -191,7 +204,7 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
         for _ in bar:
             picks = rng.choice(len(train_data), size=batch, p=weights / weights.sum())
             tiles = [augment(*train_data[i], rng, tile, _root_pixel(roots[i], train_data[i][1].shape, rng)
-                             if rng.random() < root_fraction else None) for i in picks]
+                             if rng.random() < root_fraction else None, augmentation) for i in picks]
             x = torch.from_numpy(np.stack([t[0] for t in tiles])).to(device).permute(0, 3, 1, 2).float()
             x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
             lab = torch.from_numpy(np.stack([t[1] for t in tiles])).to(device)[:, None]

@@ -49,6 +49,27 @@ def test_augment_keeps_image_and_labels_aligned():
             assert img[lab == 1].mean() > img[lab == 0].mean() + 100
 
 
+def test_light_augmentation_keeps_native_scale_and_mild_colour():
+    # A 20 px wide vertical root; light tiles must show it exactly 20 px wide
+    # (no resampling) and barely change its brightness.
+    rng = np.random.default_rng(1)
+    rgb = np.full((300, 300, 3), 60, np.uint8)
+    labels = np.zeros((300, 300), np.uint8)
+    rgb[:, 140:160] = 200
+    labels[:, 140:160] = 1
+    widths = []
+    for _ in range(40):
+        img, lab = augment(rgb, labels, rng, 128, centre=(150, 150), strength="light")
+        assert img.shape == (128, 128, 3) and lab.shape == (128, 128)
+        root = lab == 1
+        assert abs(float(img[root].mean()) - 200) <= 200 * 0.1 + 12 + 1
+        assert abs(float(img[~root].mean()) - 60) <= 60 * 0.1 + 12 + 1
+        across = root.all(axis=0) if root.all(axis=0).any() else root.all(axis=1)  # after a 90° turn
+        if not across[0] and not across[-1]:  # the whole root width lies inside the tile
+            widths.append(int(across.sum()))
+    assert len(widths) > 5 and set(widths) == {20}
+
+
 def test_training_on_sparse_rootpainter_labels_runs_and_keeps_a_checkpoint(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(2):
