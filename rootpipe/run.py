@@ -17,14 +17,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def snakemake_command(profile: str, configfile: str | None, extra: list[str]) -> list[str]:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-           "--profile", str(REPO / "profiles" / profile)]
+def snakemake_command(profile: str, configfile: str | None, extra: list[str],
+                      force: list[str] = ()) -> list[str]:
+    """The snakemake command line; ``--profile`` comes last before ``extra`` because
+    ``--configfile`` and ``--forcerun`` take several values and would swallow a target."""
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
     if configfile:
         cmd += ["--configfile", configfile]
     elif not Path("config/config.yaml").exists():
         cmd += ["--configfile", str(REPO / "config" / "config.yaml")]
-    return cmd + extra
+    return cmd + list(force) + ["--profile", str(REPO / "profiles" / profile)] + list(extra)
 
 
 def run_workflow(profile: str = "local", configfile: str | None = None, extra: list[str] = ()) -> int:
@@ -49,9 +51,10 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
         dry = any(a in ("-n", "--dry-run", "--dryrun") for a in extra)
         # Ingest is cheap and incremental; forcing it is how new images in
         # sub-folders (which do not touch the top folder's mtime) are found.
-        force = [] if dry or "--forcerun" in extra else ["--forcerun", "ingest"]
+        # The train target reads annotations, not the campaign: forcing ingest would pull it in.
+        force = [] if dry or "--forcerun" in extra or "train" in extra else ["--forcerun", "ingest"]
         started = time.time()
-        status = subprocess.run(base + force + extra, env=env).returncode
+        status = subprocess.run(snakemake_command(profile, configfile, extra, force), env=env).returncode
     if status == 0 and not dry:
         report = _results_dir(configfile) / "report.html"
         if report.exists() and report.stat().st_mtime >= started - 1:

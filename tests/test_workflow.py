@@ -207,3 +207,53 @@ def test_killed_during_segmentation_then_rerun_gives_the_same_tables(campaign, t
     for table in ("traits.parquet", "growth.parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(killed / "results" / table),
                                       pd.read_parquet(clean / "results" / table))
+
+
+def _tiny_pairs(folder):
+    """Three small image/mask pairs (two train, one val) and their pairs CSV."""
+    from conftest import write_png
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, split in enumerate(["train", "train", "val"]):
+        img = rng.integers(40, 90, (96, 128, 3), dtype=np.uint8)
+        mask = np.zeros((96, 128), np.uint8)
+        img[:, 50 + 10 * i:56 + 10 * i] = 220
+        mask[:, 50 + 10 * i:56 + 10 * i] = 255
+        write_png(folder / "images" / f"im{i}.png", img)
+        write_png(folder / "masks" / f"im{i}.png", mask)
+        rows.append({"image": f"images/im{i}.png", "annotation": f"masks/im{i}.png",
+                     "annotation_type": "mask", "split": split})
+    pd.DataFrame(rows).to_csv(folder / "pairs.csv", index=False)
+    return folder / "pairs.csv"
+
+
+def test_train_target_trains_the_configured_model(tmp_path):
+    pairs = _tiny_pairs(tmp_path / "annotated")
+    train = {"pairs": str(pairs), "epochs": 1, "steps": 2, "batch": 2, "tile_px": 64, "augmentation": "light",
+             "root_fraction": 0.8, "device": "cpu"}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"results_dir": "results", "train": train}))
+    rootpipe(tmp_path, "run", "--configfile", "config.yaml", "train")
+    from rootpipe.segment import checkpoint
+
+    model = tmp_path / "results/models/model.safetensors"
+    _, header = checkpoint.load(model)
+    assert header["tile_px"] == 64
+    assert {k: header["training"][k] for k in ("n_train_images", "n_val_images", "epochs", "steps_per_epoch",
+                                               "batch", "augmentation", "root_fraction")} == {
+        "n_train_images": 2, "n_val_images": 1, "epochs": 1, "steps_per_epoch": 2, "batch": 2,
+        "augmentation": "light", "root_fraction": 0.8}
+    assert (tmp_path / "results/benchmarks/train.tsv").exists()
+
+
+def test_train_target_without_pairs_says_what_to_set(tmp_path):
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"results_dir": "results"}))
+    proc = rootpipe(tmp_path, "run", "--configfile", "config.yaml", "train", check=False)
+    assert proc.returncode != 0
+    assert "train.pairs" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results/models").exists()
+
+
+def test_slurm_profile_gives_train_a_gpu():
+    profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    assert profile["set-resources"]["train"]["gpu"] == 1

@@ -1,0 +1,41 @@
+# Not part of `all`: run it as a target (`rootpipe run train`). When segment.checkpoint is
+# this rule's output, a plain run trains the model first and segments with it.
+TRAIN = config["train"]
+
+
+def train_pairs(wildcards):
+    if not TRAIN["pairs"]:
+        raise ValueError("the train target needs train.pairs in the config: a CSV with image, "
+                         "annotation, annotation_type and split columns (see config/README.md)")
+    return TRAIN["pairs"]
+
+
+def train_args(wildcards):
+    """The config's train section as `rootpipe train` flags (shell-quoted)."""
+    flags = {"--dataset": TRAIN["dataset"], "--init": TRAIN["init"], "--epochs": TRAIN["epochs"],
+             "--steps": TRAIN["steps"], "--batch": TRAIN["batch"], "--tile": TRAIN["tile_px"],
+             "--lr": TRAIN["lr"], "--augmentation": TRAIN["augmentation"],
+             "--root-fraction": TRAIN["root_fraction"], "--device": TRAIN["device"], "--seed": TRAIN["seed"],
+             "--train-split": TRAIN["train_split"], "--val-split": TRAIN["val_split"]}
+    return " ".join(f"{k} {shlex.quote(str(v))}" for k, v in flags.items() if v is not None)
+
+
+rule train:
+    input:
+        pairs=train_pairs,
+        init=[TRAIN["init"]] if TRAIN["init"] else [],
+    output:
+        f"{RESULTS}/models/model.safetensors",
+    params:
+        args=train_args,
+    threads: 2
+    resources:
+        mem_mb=16000,
+        runtime=720,
+    benchmark:
+        f"{RESULTS}/benchmarks/train.tsv",
+    log:
+        f"{RESULTS}/logs/train.log",
+    shell:
+        "rootpipe train --pairs {input.pairs} --out {output} {params.args} --threads {threads} --quiet "
+        "> {log} 2>&1"
