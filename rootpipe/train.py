@@ -165,6 +165,8 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
     from .segment import checkpoint
     from .segment.unet import pick_device
 
+    if augmentation not in ("full", "light"):  # before minutes of decoding, not after
+        raise ValueError(f"augmentation must be 'full' or 'light', not {augmentation!r}")
     torch.manual_seed(seed)
     torch.set_num_threads(max(1, threads))
     rng = np.random.default_rng(seed)
@@ -186,8 +188,6 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
     train_data, val_data = load_pairs(train_pairs, rsml_width_px), load_pairs(val_pairs, rsml_width_px)
     if not train_data:
         raise ValueError("no training pairs")
-    if augmentation not in ("full", "light"):
-        raise ValueError(f"augmentation must be 'full' or 'light', not {augmentation!r}")
     mean = torch.tensor(header["normalisation"]["mean"], device=device).view(1, 3, 1, 1) * 255
     std = torch.tensor(header["normalisation"]["std"], device=device).view(1, 3, 1, 1) * 255
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)

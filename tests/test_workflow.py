@@ -257,3 +257,21 @@ def test_train_target_without_pairs_says_what_to_set(tmp_path):
 def test_slurm_profile_gives_train_a_gpu():
     profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
     assert profile["set-resources"]["train"]["gpu"] == 1
+
+
+def test_a_run_whose_checkpoint_is_the_train_output_trains_first(tmp_path):
+    rootpipe(tmp_path, "demo", "camp", "--series", 1, "--timepoints", 2, "--height", 384, "--width", 512,
+             "--quiet")
+    pairs = _tiny_pairs(tmp_path / "annotated")
+    config = {"input_dir": "camp/images", "metadata_csv": "camp/metadata.csv", "results_dir": "results",
+              "pixel_size_mm": 0.05,
+              "segment": {"checkpoint": "results/models/model.safetensors", "tile_px": 128, "overlap_px": 32},
+              "train": {"pairs": str(pairs), "epochs": 1, "steps": 1, "batch": 2, "tile_px": 64, "device": "cpu"}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = rootpipe(tmp_path, "run", "--configfile", "config.yaml")
+    log = proc.stdout + proc.stderr
+    assert re.search(r"rule train:", log) and log.index("rule train:") < log.index("rule segment:")
+    store = next((tmp_path / "results/segmentation").glob("*.zarr"))
+    assert zarr.open_group(store, mode="r").attrs["rootpipe"]["settings"]["checkpoint"] == \
+        "results/models/model.safetensors"
+    assert len(pd.read_parquet(tmp_path / "results/traits.parquet")) == 2
