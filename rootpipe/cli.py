@@ -137,7 +137,8 @@ def cmd_train(a) -> None:
     header = train(train_pairs, val_pairs, a.out, init=a.init, encoder=a.encoder, epochs=a.epochs,
                    steps_per_epoch=a.steps, batch=a.batch, tile=a.tile, lr=a.lr, seed=a.seed,
                    device=a.device, threads=a.threads, rsml_width_px=a.rsml_width_px,
-                   root_fraction=a.root_fraction, augmentation=a.augmentation, progress=not a.quiet,
+                   root_fraction=a.root_fraction, augmentation=a.augmentation,
+                   skeleton_weight=a.skeleton_weight, progress=not a.quiet,
                    notes=notes)
     print(f"train: best checkpoint {a.out}: {header['scores']}")
 
@@ -209,6 +210,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--augmentation", choices=("full", "light"), default="full",
                    help="full: scale, colour, blur and noise jitter (varied imaging); light: flips, "
                         "rotations and mild brightness only (fine-tuning on one imaging setup)")
+    p.add_argument("--skeleton-weight", type=float, default=0.0,
+                   help="weight of a centre-line recall term beside BCE + Dice: misses along a root's "
+                        "centre-line cost by length, not area (default 0: off)")
     _add_common(p)
     p.set_defaults(func=cmd_train)
 

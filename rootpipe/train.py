@@ -15,8 +15,11 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .annotations import UNLABELLED, load_labels
+from .annotations import ROOT, UNLABELLED, load_labels
 from .decode import read_image, to_rgb8
+
+# Training-only label: an annotated root pixel on the annotation's centre-line.
+SKELETON = 2
 
 DEFAULT_MODEL = {"architecture": "Unet", "encoder": "mobilenet_v2",
                  "model_kwargs": {"decoder_channels": [128, 64, 32, 16, 16]}}
@@ -28,6 +31,25 @@ def load_pairs(pairs: pd.DataFrame, rsml_width_px: float = 4.0) -> list[tuple[np
     for row in pairs.itertuples():
         rgb = to_rgb8(read_image(row.image))
         out.append((rgb, load_labels(row.annotation, row.annotation_type, rgb.shape[:2], rsml_width_px)))
+    return out
+
+
+def mark_skeleton(labels: np.ndarray) -> np.ndarray:
+    """``labels`` with the root pixels on the roots' centre-lines (1 px wide) set to ``SKELETON``.
+
+    Parameters
+    ----------
+    labels : uint8 (H, W), ``ROOT`` / background / ``UNLABELLED``.
+
+    Returns
+    -------
+    uint8 (H, W): a copy; the marked pixels still count as root in the pixel loss.
+    """
+    from skimage.morphology import skeletonize
+
+    root = labels == ROOT
+    out = labels.copy()
+    out[skeletonize(root)] = SKELETON  # 1 px wide whatever the root's width: weight by length
     return out
 
 
@@ -101,6 +123,18 @@ def masked_loss(logits, target, valid):
     return bce + dice
 
 
+def skeleton_recall_loss(logits, skeleton):
+    """1 - soft recall of the annotated centre-lines (skeleton recall, Kirchhoff et al. 2024).
+
+    Each pixel of a root's centre-line weighs the same whatever the outline's width, so a faint
+    fine root the network misses costs in proportion to its length, not its (small) area.
+    """
+    import torch
+
+    p = torch.sigmoid(logits)
+    return 1 - ((p * skeleton).sum() + 1) / (skeleton.sum() + 1)
+
+
 def scores(predicted: np.ndarray, labels: np.ndarray) -> dict:
     """Pixel scores over labelled pixels: f1 (= dice), iou, precision, recall, and the counts."""
     valid = labels != UNLABELLED
@@ -140,8 +174,8 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
           model_kwargs: dict | None = None, epochs: int = 10, steps_per_epoch: int = 50, batch: int = 8,
           tile: int = 256, lr: float = 2e-3, seed: int = 0, device: str = "auto", threads: int = 1,
           pixel_size_mm: float | None = None, rsml_width_px: float = 4.0, half: bool = True,
-          root_fraction: float = 0.5, augmentation: str = "full", progress: bool = True,
-          notes: dict | None = None) -> dict:
+          root_fraction: float = 0.5, augmentation: str = "full", skeleton_weight: float = 0.0,
+          progress: bool = True, notes: dict | None = None) -> dict:
     """Train and keep the best checkpoint (by validation F1) at ``out``.
 
     Parameters
@@ -153,6 +187,7 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
     root_fraction : share of training tiles placed over an annotated root pixel; the rest
         are uniform. Sparse fine roots (a few % of pixels) are otherwise rarely seen.
     augmentation : ``"full"`` or ``"light"`` (see :func:`augment`).
+    skeleton_weight : weight of :func:`skeleton_recall_loss` beside BCE + Dice (0: off).
 
     Returns
     -------
@@ -184,10 +219,13 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
     header.update(tile_px=tile, pixel_size_mm=pixel_size_mm, training={
         "n_train_images": len(train_pairs), "n_val_images": len(val_pairs), "epochs": epochs,
         "steps_per_epoch": steps_per_epoch, "batch": batch, "lr": lr, "seed": seed,
-        "augmentation": augmentation, "root_fraction": root_fraction, **(notes or {})})
+        "augmentation": augmentation, "root_fraction": root_fraction, "skeleton_weight": skeleton_weight,
+        **(notes or {})})
     train_data, val_data = load_pairs(train_pairs, rsml_width_px), load_pairs(val_pairs, rsml_width_px)
     if not train_data:
         raise ValueError("no training pairs")
+    if skeleton_weight:
+        train_data = [(rgb, mark_skeleton(lab)) for rgb, lab in train_data]
     mean = torch.tensor(header["normalisation"]["mean"], device=device).view(1, 3, 1, 1) * 255
     std = torch.tensor(header["normalisation"]["std"], device=device).view(1, 3, 1, 1) * 255
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -196,7 +234,7 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     best, best_header = -1.0, None
     weights = np.array([lab.size for _, lab in train_data], np.float64)
-    roots = [np.flatnonzero(lab == 1) for _, lab in train_data]
+    roots = [np.flatnonzero((lab == ROOT) | (lab == SKELETON)) for _, lab in train_data]
     started = time.time()
     model.train()
     for epoch in range(1, epochs + 1):
@@ -209,10 +247,12 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
             x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
             lab = torch.from_numpy(np.stack([t[1] for t in tiles])).to(device)[:, None]
             valid = (lab != UNLABELLED).float()
-            target = (lab == 1).float()
+            target = ((lab == ROOT) | (lab == SKELETON)).float()
             with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-                logits = model(x)
-            loss = masked_loss(logits.float(), target, valid)
+                logits = model(x).float()
+            loss = masked_loss(logits, target, valid)
+            if skeleton_weight:
+                loss = loss + skeleton_weight * skeleton_recall_loss(logits, (lab == SKELETON).float())
             optimiser.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimiser)

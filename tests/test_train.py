@@ -3,7 +3,7 @@ import torch
 
 from rootpipe.annotations import UNLABELLED, load_labels, pairs_from_folder
 from rootpipe.segment import checkpoint
-from rootpipe.train import augment, masked_loss, scores, train
+from rootpipe.train import SKELETON, augment, mark_skeleton, masked_loss, scores, skeleton_recall_loss, train
 
 from conftest import write_png
 
@@ -88,3 +88,52 @@ def test_training_on_sparse_rootpainter_labels_runs_and_keeps_a_checkpoint(tmp_p
     model, loaded = checkpoint.load(out)
     assert loaded["model_kwargs"]["decoder_channels"] == [32, 16, 16, 8, 8]
     assert loaded["training"]["n_train_images"] == 2
+
+
+def _thick_and_thin_roots():
+    labels = np.zeros((64, 96), np.uint8)
+    labels[8:56, 10:30] = 1   # a thick root, 20 px wide, 48 px long
+    labels[8:56, 70] = 1      # a fine root, 1 px wide, as long
+    labels[:, 90:] = UNLABELLED
+    return labels
+
+
+def test_skeleton_marks_centre_lines_inside_roots_only():
+    labels = _thick_and_thin_roots()
+    marked = mark_skeleton(labels)
+    skeleton = marked == SKELETON
+    assert (marked[labels != 1] == labels[labels != 1]).all()   # background and unlabelled untouched
+    assert skeleton[:, 70].sum() >= 40                           # the fine root is all centre-line
+    thick = skeleton[:, 10:30]
+    assert 0 < thick.sum() < 0.1 * (labels[:, 10:30] == 1).sum()  # the thick one: a thin line in it
+    assert set(np.flatnonzero(thick.any(axis=0)) + 10) <= set(range(18, 22))  # near its middle (col 19.5)
+
+
+def test_skeleton_recall_counts_a_missed_fine_root_by_length():
+    labels = mark_skeleton(_thick_and_thin_roots())
+    target = torch.from_numpy(np.isin(labels, (1, SKELETON))).float()[None, None]
+    valid = torch.from_numpy(labels != UNLABELLED).float()[None, None]
+    found_thick_only = torch.full(target.shape, -10.0)
+    found_thick_only[..., 8:56, 10:30] = 10.0
+    skeleton = torch.from_numpy(labels == SKELETON).float()[None, None]
+    # By area the fine root is 5 % of the roots: the pixel loss barely sees it missing ...
+    assert masked_loss(found_thick_only, target, valid) < 0.15
+    # ... by centre-line it is about half of the root length.
+    assert 0.35 < skeleton_recall_loss(found_thick_only, skeleton) < 0.65
+    assert skeleton_recall_loss(torch.where(target > 0, 10.0, -10.0), skeleton) < 0.01
+
+
+def test_training_with_the_skeleton_term_runs_and_records_it(tmp_path):
+    rng = np.random.default_rng(1)
+    for i in range(2):
+        img = rng.integers(40, 90, (96, 128, 3), dtype=np.uint8)
+        img[:, 60:66] = 220
+        mask = np.zeros((96, 128), np.uint8)
+        mask[:, 60:66] = 255
+        write_png(tmp_path / "images" / f"im{i}.png", img)
+        write_png(tmp_path / "masks" / f"im{i}.png", mask)
+    pairs = pairs_from_folder(tmp_path, "mask")
+    out = tmp_path / "model.safetensors"
+    train(pairs, pairs.iloc[:1], out, epochs=1, steps_per_epoch=2, batch=2, tile=64, skeleton_weight=1.0,
+          progress=False, model_kwargs={"decoder_channels": [32, 16, 16, 8, 8]})
+    assert checkpoint.load(out)[1]["training"]["skeleton_weight"] == 1.0

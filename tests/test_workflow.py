@@ -231,7 +231,7 @@ def _tiny_pairs(folder):
 def test_train_target_trains_the_configured_model(tmp_path):
     pairs = _tiny_pairs(tmp_path / "annotated")
     train = {"pairs": str(pairs), "epochs": 1, "steps": 2, "batch": 2, "tile_px": 64, "augmentation": "light",
-             "root_fraction": 0.8, "device": "cpu"}
+             "root_fraction": 0.8, "skeleton_weight": 0.5, "device": "cpu"}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"results_dir": "results", "train": train}))
     rootpipe(tmp_path, "run", "--configfile", "config.yaml", "train")
     from rootpipe.segment import checkpoint
@@ -240,9 +240,10 @@ def test_train_target_trains_the_configured_model(tmp_path):
     _, header = checkpoint.load(model)
     assert header["tile_px"] == 64
     assert {k: header["training"][k] for k in ("n_train_images", "n_val_images", "epochs", "steps_per_epoch",
-                                               "batch", "augmentation", "root_fraction")} == {
+                                               "batch", "augmentation", "root_fraction",
+                                               "skeleton_weight")} == {
         "n_train_images": 2, "n_val_images": 1, "epochs": 1, "steps_per_epoch": 2, "batch": 2,
-        "augmentation": "light", "root_fraction": 0.8}
+        "augmentation": "light", "root_fraction": 0.8, "skeleton_weight": 0.5}
     assert (tmp_path / "results/benchmarks/train.tsv").exists()
 
 

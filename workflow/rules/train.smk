@@ -15,7 +15,8 @@ def train_args(wildcards):
     flags = {"--dataset": TRAIN["dataset"], "--init": TRAIN["init"], "--epochs": TRAIN["epochs"],
              "--steps": TRAIN["steps"], "--batch": TRAIN["batch"], "--tile": TRAIN["tile_px"],
              "--lr": TRAIN["lr"], "--augmentation": TRAIN["augmentation"],
-             "--root-fraction": TRAIN["root_fraction"], "--device": TRAIN["device"], "--seed": TRAIN["seed"],
+             "--root-fraction": TRAIN["root_fraction"], "--skeleton-weight": TRAIN["skeleton_weight"],
+             "--device": TRAIN["device"], "--seed": TRAIN["seed"],
              "--train-split": TRAIN["train_split"], "--val-split": TRAIN["val_split"]}
     return " ".join(f"{k} {shlex.quote(str(v))}" for k, v in flags.items() if v is not None)
 
