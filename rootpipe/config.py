@@ -49,6 +49,11 @@ def validate(config: dict) -> dict:
     if errors:
         lines = [f"  {'.'.join(map(str, e.path)) or '(top level)'}: {e.message}" for e in errors]
         raise ValueError("invalid rootpipe configuration:\n" + "\n".join(lines))
+    segment = config["segment"]
+    if segment["centreline_threshold"] is not None and segment["centreline_threshold"] >= segment["threshold"]:
+        raise ValueError(f"invalid rootpipe configuration:\n  segment.centreline_threshold: "
+                         f"{segment['centreline_threshold']} must be below segment.threshold "
+                         f"({segment['threshold']}), or null to turn it off")
     return config
 
 

@@ -44,7 +44,8 @@ def evaluate(pairs: pd.DataFrame, settings: dict, threads: int = 1, rsml_width_p
     rows, counts = [], []
     for (rgb, labels), image in tqdm(zip(load_pairs(pairs, rsml_width_px), pairs["image"]), total=len(pairs),
                                      desc="evaluate", unit="img", disable=not progress):
-        mask = to_mask(segmenter(rgb), settings["threshold"], settings["min_object_area_px"])
+        mask = to_mask(segmenter(rgb), settings["threshold"], settings["min_object_area_px"],
+                       settings.get("centreline_threshold"))
         s = scores(mask, labels)
         counts.append(s)
         rows.append({"image": image, **{k: s[k] for k in ("f1", "dice", "iou", "precision", "recall")},

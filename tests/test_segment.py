@@ -68,6 +68,35 @@ def test_to_mask_drops_specks():
     assert m[10, 10] == 0 and m[25, 31] == 1 and m.sum() == 60
 
 
+def _two_roots():
+    """A probability map with a confident root (rows 20-24) and a faint one (rows 50-54), 180 px long."""
+    p = np.zeros((80, 200), np.float32)
+    p[20:25, 10:190] = 0.9
+    p[50:55, 10:190] = 0.3
+    p[70:72, 5:8] = 0.3  # a faint 6 px speck
+    return p
+
+
+def test_centreline_threshold_adds_faint_roots_as_one_pixel_lines():
+    from rootpipe.traits import measure
+
+    p = _two_roots()
+    plain = to_mask(p, 0.5, min_object_area_px=10)
+    lined = to_mask(p, 0.5, min_object_area_px=10, centreline_threshold=0.2)
+    assert plain[40:].sum() == 0
+    np.testing.assert_array_equal(lined[:40], plain[:40])  # the confident root keeps its outline
+    faint = lined[40:65, 15:185]
+    assert faint.sum(axis=0).max() == 1 and faint.sum() == 170  # 1 px wide, the whole length
+    assert lined[65:].sum() == 0  # specks stay out at the lower threshold too
+    length = measure(plain)["total_length_mm"]
+    assert measure(lined)["total_length_mm"] == pytest.approx(2 * length, rel=0.05)
+
+
+def test_centreline_threshold_must_be_below_threshold():
+    with pytest.raises(ValueError, match="centreline_threshold: 0.5 must be below segment.threshold"):
+        cfg.load({"segment": {"threshold": 0.5, "centreline_threshold": 0.5}})
+
+
 def _batch(tmp_path, rng, n=2, shape=(96, 160, 3)):
     paths = [write_png(tmp_path / f"img{i}.png", rng.integers(0, 255, shape, dtype=np.uint8)) for i in range(n)]
     batch = pd.DataFrame({"image_id": [f"id{i}" for i in range(n)], "path": [str(p) for p in paths]})
@@ -96,3 +125,26 @@ def test_classical_finds_a_bright_line(tmp_path):
     mask = probability(noisy) > 0.5
     assert mask[10:118, 61:65].mean() > 0.9
     assert mask[:, :50].mean() < 0.01
+
+
+def test_segment_stage_mask_equals_to_mask_with_centrelines(tmp_path):
+    from rootpipe.segment.classical import probability
+
+    img = np.full((96, 160, 3), 60.0) + np.random.default_rng(0).normal(0, 3, (96, 160, 1))
+    img[20:26, 8:152] += 160  # a bright root
+    img[60:64, 8:152] += 6    # a dim one
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    write_png(tmp_path / "roots.png", img)
+    tile_batch(pd.DataFrame({"image_id": ["r"], "path": [str(tmp_path / "roots.png")]}),
+               tmp_path / "images.zarr", chunk_px=64, levels=1)
+    p = probability(img, (1.5, 3.0, 5.0))
+    bright, dim = np.median(p[21:25, 20:140]), np.median(p[61:63, 20:140])
+    assert dim < bright  # else the test's thresholds mean nothing
+    settings = cfg.load({"segment": {"method": "classical", "threshold": float((bright + dim) / 2),
+                                     "centreline_threshold": float(dim / 2)}})["segment"]
+    segment_batch(tmp_path / "images.zarr", tmp_path / "seg.zarr", settings)
+    mask = read_mask(tmp_path / "seg.zarr", "r")
+    expected = to_mask(p, settings["threshold"], settings["min_object_area_px"], settings["centreline_threshold"])
+    np.testing.assert_array_equal(mask, expected)
+    columns = mask[55:70].sum(axis=0)[20:140]
+    assert columns.max() == 1 and columns.sum() > 100  # the dim root is a 1 px line

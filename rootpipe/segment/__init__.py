@@ -92,11 +92,32 @@ def make_segmenter(settings: dict, threads: int = 1) -> Segmenter:
     return Segmenter(settings, threads)
 
 
-def to_mask(probability: np.ndarray, threshold: float = 0.5, min_object_area_px: int = 0) -> np.ndarray:
-    """Threshold a probability map and drop connected specks smaller than ``min_object_area_px``."""
-    mask = (probability > threshold).astype(np.uint8)
+def to_mask(probability: np.ndarray, threshold: float = 0.5, min_object_area_px: int = 0,
+            centreline_threshold: float | None = None) -> np.ndarray:
+    """Threshold a probability map and drop connected specks smaller than ``min_object_area_px``.
+
+    With ``centreline_threshold`` (a probability below ``threshold``), see :func:`finish_mask`.
+    """
+    faint = None if centreline_threshold is None else (probability > centreline_threshold).astype(np.uint8)
+    return finish_mask((probability > threshold).astype(np.uint8), min_object_area_px, faint)
+
+
+def finish_mask(mask: np.ndarray, min_object_area_px: int, faint: np.ndarray | None = None) -> np.ndarray:
+    """Remove specks from a thresholded uint8 mask; add the centre-lines of ``faint`` objects.
+
+    ``faint`` is the mask at ``segment.centreline_threshold``, a lower probability. Its objects
+    (specks removed too) add their 1 px centre-lines, thinned as the trait code thins: a faint root
+    the network is unsure of then counts in root length without widening the mask's outlines,
+    which a lower ``threshold`` would (their diameter reads as 1 px).
+    """
     if min_object_area_px > 0:
         mask = remove_specks(mask, min_object_area_px)
+    if faint is not None:
+        from ..traits import thin
+
+        if min_object_area_px > 0:
+            faint = remove_specks(faint, min_object_area_px)
+        mask[thin(faint)] = 1
     return mask
 
 
@@ -121,10 +142,9 @@ def read_mask(store: str | Path, image_id: str) -> np.ndarray:
     return zarr.open_group(store, mode="r")[image_id]["mask"][:]
 
 
-def _write_mask(array: zarr.Array, mask: np.ndarray, min_object_area_px: int) -> None:
-    """Remove specks from a whole uint8 mask, then store it one shard at a time."""
-    if min_object_area_px > 0:
-        mask = remove_specks(mask, min_object_area_px)
+def _write_mask(array: zarr.Array, mask: np.ndarray, min_object_area_px: int, faint: np.ndarray | None) -> None:
+    """Finish a whole uint8 mask (:func:`finish_mask`), then store it one shard at a time."""
+    mask = finish_mask(mask, min_object_area_px, faint)
     rows = array.shards[0]
     for y0 in range(0, mask.shape[0], rows):
         array[y0:y0 + rows] = mask[y0:y0 + rows]
@@ -146,6 +166,7 @@ def segment_batch(images_store: str | Path, out_store: str | Path, settings: dic
     images = zarr.open_group(images_store, mode="r")
     image_ids = list(images.attrs["rootpipe"]["images"])
     threshold, min_area = settings["threshold"], settings["min_object_area_px"]
+    centreline = settings.get("centreline_threshold")
 
     with atomic_path(out_store) as tmp, ThreadPoolExecutor(1) as writer:
         root = zarr.open_group(tmp, mode="w")
@@ -171,15 +192,18 @@ def segment_batch(images_store: str | Path, out_store: str | Path, settings: dic
                       for name in ("probability", "mask")}
             probability = BandWriter(arrays["probability"])
             mask = np.empty((h, w), np.uint8)
+            faint = None if centreline is None else np.empty((h, w), np.uint8)
             read_rows = lambda y0, y1, level=level: np.moveaxis(level[:, y0:y1, :], 0, -1)  # noqa: E731
             for y0, band in segmenter.rows(read_rows, (h, w)):
                 np.greater(band, threshold, out=mask[y0:y0 + len(band)])
+                if faint is not None:
+                    np.greater(band, centreline, out=faint[y0:y0 + len(band)])
                 np.clip(band, 0, 1, out=band)
                 np.multiply(band, 255, out=band)
                 np.round(band, out=band)
                 submit(probability.write, band.astype(np.uint8))
             submit(probability.close)
             # Speck removal runs in the writer thread too, while the next image is computed.
-            submit(_write_mask, arrays["mask"], mask, min_area)
+            submit(_write_mask, arrays["mask"], mask, min_area, faint)
         for future in pending:
             future.result()
