@@ -68,19 +68,13 @@ def test_to_mask_drops_specks():
     assert m[10, 10] == 0 and m[25, 31] == 1 and m.sum() == 60
 
 
-def _two_roots():
-    """A probability map with a confident root (rows 20-24) and a faint one (rows 50-54), 180 px long."""
-    p = np.zeros((80, 200), np.float32)
-    p[20:25, 10:190] = 0.9
-    p[50:55, 10:190] = 0.3
-    p[70:72, 5:8] = 0.3  # a faint 6 px speck
-    return p
-
-
 def test_centreline_threshold_adds_faint_roots_as_one_pixel_lines():
     from rootpipe.traits import measure
 
-    p = _two_roots()
+    p = np.zeros((80, 200), np.float32)
+    p[20:25, 10:190] = 0.9  # a confident root, 180 px long
+    p[50:55, 10:190] = 0.3  # a faint one
+    p[70:72, 5:8] = 0.3     # a faint 6 px speck
     plain = to_mask(p, 0.5, min_object_area_px=10)
     lined = to_mask(p, 0.5, min_object_area_px=10, centreline_threshold=0.2)
     assert plain[40:].sum() == 0

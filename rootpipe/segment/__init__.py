@@ -107,8 +107,9 @@ def finish_mask(mask: np.ndarray, min_object_area_px: int, faint: np.ndarray | N
 
     ``faint`` is the mask at ``segment.centreline_threshold``, a lower probability. Its objects
     (specks removed too) add their 1 px centre-lines, thinned as the trait code thins: a faint root
-    the network is unsure of then counts in root length without widening the mask's outlines,
-    which a lower ``threshold`` would (their diameter reads as 1 px).
+    the network is unsure of then counts in root length, and the outlines stay as tight as
+    ``threshold`` makes them, where a lower ``threshold`` would widen them. The added lines' diameter
+    reads as 1 px.
     """
     if min_object_area_px > 0:
         mask = remove_specks(mask, min_object_area_px)
