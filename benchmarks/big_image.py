@@ -1,6 +1,6 @@
 """A 20,000 x 20,000 px scan through tile, segment and traits: peak memory and wall time per job.
 
-Run by hand: ``python benchmarks/big_image.py [--size 20000] [--work /tmp/big] [--threads 2]``.
+Run by hand: ``python benchmarks/big_image.py [--size 20000] [--work /tmp/big] [--threads 2] [--segment JSON]``.
 
 The image is a mosaic of synthetic rhizotron images (rootpipe.synthetic, the
 kind the shipped model was trained on), mirrored so that roots run across the
@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--segment-threads", type=int, help="threads of the segment job (default --threads)")
     ap.add_argument("--stages", default="tile,segment,traits")
+    ap.add_argument("--segment", default="{}", help='extra segment keys as JSON, e.g. \'{"centreline_threshold": 0.3}\'')
     a = ap.parse_args()
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -82,7 +83,7 @@ def main() -> None:
     batch = work / "batch.tsv"
     pd.DataFrame({"image_id": ["scan"], "path": [str(image)], "series": ["s"],
                   "timestamp": ["2024-01-01T00:00:00"]}).to_csv(batch, sep="\t", index=False)
-    config = json.dumps({"pixel_size_mm": 0.02, "segment": {"method": "unet"}})
+    config = json.dumps({"pixel_size_mm": 0.02, "segment": {"method": "unet", **json.loads(a.segment)}})
     rp = str(Path(__import__("sys").executable).with_name("rootpipe"))
     common = ["--config", config, "--threads", str(a.threads), "--quiet"]
     seg_threads = a.segment_threads or a.threads
@@ -107,7 +108,7 @@ def main() -> None:
         root = sum(int(np.count_nonzero(mask[y:y + 4096])) for y in range(0, mask.shape[0], 4096))
         print(f"segmented root pixels: {100 * root / mask.size:.2f} %")
     lines = [f"{a.size} x {a.size} px ({a.size**2 / 1e6:.0f} MP) uint8 RGB TIFF, {a.threads} threads per job "
-             f"({seg_threads} for segment)",
+             f"({seg_threads} for segment), segment settings {json.loads(config)['segment']}",
              "", "| job | wall time (s) | peak RSS (GiB) |", "| --- | --- | --- |"]
     lines += [f"| {name} | {r['wall_s']:.0f} | {r['peak_rss_gib']:.2f} |" for name, r in rows]
     print("\n".join(lines))
