@@ -7,29 +7,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 
-from .decode import read_image
+from .decode import UnreadableImage, read_image
 
 ROOT, BACKGROUND, UNLABELLED = 1, 0, 255
+JPEG_SUFFIXES = (".jpg", ".jpeg")
 KINDS = ("mask", "mask_png_rgba_ch0", "mask_jpg_gt127", "rsml_centrelines", "rootpainter")
 
 
 def _binary(mask: np.ndarray) -> np.ndarray:
     return np.where(mask, ROOT, BACKGROUND).astype(np.uint8)
-
-
-def render_centrelines(polylines, shape: tuple[int, int], width_px: float = 4.0) -> np.ndarray:
-    """Draw centre-lines ((n, 2) arrays of x, y px) as strokes of ``width_px`` onto a (H, W) mask."""
-    mask = np.zeros(shape, np.uint8)
-    for line in polylines:
-        points = np.round(np.asarray(line, np.float64)[:, :2] * 16).astype(np.int32)  # 4 fractional bits
-        if len(points):
-            cv2.polylines(mask, [points.reshape(-1, 1, 2)], False, 1, max(1, round(width_px)),
-                          lineType=cv2.LINE_8, shift=4)
-    return mask.astype(bool)
 
 
 def load_labels(path: str | Path, kind: str, shape: tuple[int, int], rsml_width_px: float = 4.0) -> np.ndarray:
@@ -38,52 +27,90 @@ def load_labels(path: str | Path, kind: str, shape: tuple[int, int], rsml_width_
     Parameters
     ----------
     path : annotation file.
-    kind : ``mask`` (any binary image, nonzero = root), ``mask_png_rgba_ch0`` (root = 255 in
-        channel 0), ``mask_jpg_gt127`` (JPEG mask, root > 127), ``rsml_centrelines`` (RSML
-        polylines rendered at ``rsml_width_px``), ``rootpainter`` (RootPainter's sparse
-        annotation: red = root, green = background, anything else unlabelled).
+    kind : ``mask`` (any binary image, nonzero = root; in a JPEG file, above half its
+        maximum), ``mask_png_rgba_ch0`` (root = 255 in channel 0), ``mask_jpg_gt127`` (JPEG
+        mask, root > 127), ``rsml_centrelines`` (RSML polylines in px, drawn as strokes of
+        ``rsml_width_px``), ``rootpainter`` (RootPainter's sparse annotation: red = root,
+        green = background, anything else unlabelled).
     shape : (H, W) of the image it annotates.
     """
+    if kind not in KINDS:
+        raise ValueError(f"unknown annotation type {kind!r} for {path}; expected one of {KINDS}")
     if kind == "rsml_centrelines":
-        from .rsml import read_rsml
+        from xml.etree.ElementTree import ParseError
 
-        polylines = [root["points"] for root in read_rsml(path)]
-        labels = _binary(render_centrelines(polylines, shape, rsml_width_px))
-    else:
+        from .rsml import read_rsml, render_mask
+
+        try:
+            roots = read_rsml(path)
+        except ParseError as exc:
+            raise ValueError(f"annotation {path} is not valid RSML (XML): {exc}") from None
+        return _check_shape(_binary(render_mask(roots, shape, rsml_width_px)), path, shape)
+    try:
         array = read_image(path)
-        if kind == "rootpainter":
-            rgb = array[..., :3].astype(np.int16)
-            labels = np.full(array.shape[:2], UNLABELLED, np.uint8)
-            labels[(rgb[..., 0] > 127) & (rgb[..., 1] < 128)] = ROOT
-            labels[(rgb[..., 1] > 127) & (rgb[..., 0] < 128)] = BACKGROUND
-        elif kind == "mask_png_rgba_ch0":
-            labels = _binary((array[..., 0] if array.ndim == 3 else array) == 255)
-        elif kind == "mask_jpg_gt127":
-            labels = _binary((array[..., 0] if array.ndim == 3 else array) > 127)
-        elif kind == "mask":
-            labels = _binary((array[..., 0] if array.ndim == 3 else array) > 0)
-        else:
-            raise ValueError(f"unknown annotation type {kind!r}; expected one of {KINDS}")
+    except UnreadableImage as exc:
+        raise ValueError(f"annotation {path}: {exc}") from None
+    if kind == "rootpainter":
+        if array.ndim != 3 or array.shape[-1] < 3:
+            raise ValueError(f"annotation {path} is not an RGB(A) image, so it cannot be a RootPainter "
+                             "annotation (red = root, green = background); for a binary mask use "
+                             "annotation type 'mask'")
+        rgb = array[..., :3].astype(np.int16)
+        labels = np.full(array.shape[:2], UNLABELLED, np.uint8)
+        labels[(rgb[..., 0] > 127) & (rgb[..., 1] < 128)] = ROOT
+        labels[(rgb[..., 1] > 127) & (rgb[..., 0] < 128)] = BACKGROUND
+        return _check_shape(labels, path, shape)
+    channel = array[..., 0] if array.ndim == 3 else array
+    if kind == "mask_png_rgba_ch0":
+        root = channel == 255
+    elif kind == "mask_jpg_gt127" or Path(path).suffix.lower() in JPEG_SUFFIXES:
+        # JPEG compression leaves faint non-zero noise around every edge: nonzero would widen
+        # each root by a pixel or two, so a lossy mask is cut at half its range.
+        root = channel > (127 if kind == "mask_jpg_gt127" else channel.max() / 2)
+    else:  # "mask"
+        root = channel > 0
+    return _check_shape(_binary(root), path, shape)
+
+
+def _check_shape(labels: np.ndarray, path, shape: tuple[int, int]) -> np.ndarray:
     if labels.shape != tuple(shape):
         raise ValueError(f"annotation {path} is {labels.shape[1]}x{labels.shape[0]} px but its image is "
                          f"{shape[1]}x{shape[0]} px")
     return labels
 
 
-def read_pairs(pairs_csv: str | Path, split: str | None = None) -> pd.DataFrame:
+def read_pairs(pairs_csv: str | Path, split: str | None = None, dataset: str | None = None,
+               allow_empty: bool = False) -> pd.DataFrame:
     """Image/annotation pairs from a CSV (``image``, ``annotation``, ``annotation_type``, ``split``).
 
-    Relative paths are taken relative to the CSV's folder.
+    Relative paths are taken relative to the CSV's folder. ``split`` and ``dataset``
+    select rows; a selection with no rows is an error naming the values the CSV does
+    have, unless ``allow_empty`` (an optional validation split).
     """
     pairs_csv = Path(pairs_csv)
-    table = pd.read_csv(pairs_csv)
+    try:
+        table = pd.read_csv(pairs_csv)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{pairs_csv} is empty; expected a header line with image, annotation, "
+                         "annotation_type, split") from None
     missing = {"image", "annotation", "annotation_type"} - set(table.columns)
     if missing:
         raise ValueError(f"{pairs_csv} lacks the column(s) {sorted(missing)}")
-    if split is not None:
-        if "split" not in table.columns:
-            raise ValueError(f"{pairs_csv} has no split column, but split {split!r} was asked for")
-        table = table[table["split"] == split]
+    for column, value in (("dataset", dataset), ("split", split)):
+        if value is None:
+            continue
+        if column not in table.columns:
+            raise ValueError(f"{pairs_csv} has no {column} column, but {column} {value!r} was asked for")
+        known = sorted(table[column].dropna().astype(str).unique())
+        table = table[table[column].astype(str) == str(value)]
+        if table.empty and not allow_empty:
+            scope = f" in dataset {dataset!r}" if column == "split" and dataset is not None else ""
+            raise ValueError(f"{pairs_csv} has no rows with {column} {value!r}{scope}; "
+                             f"the {column} values there: {', '.join(known) or 'none'}")
+    blank = table[["image", "annotation", "annotation_type"]].isna().any(axis=1)
+    if blank.any():
+        lines = ", ".join(str(i + 2) for i in table.index[blank][:5])  # +2: header line, 1-based
+        raise ValueError(f"{pairs_csv}: blank image, annotation or annotation_type on line(s) {lines}")
     for column in ("image", "annotation"):
         table[column] = [str(p if Path(p).is_absolute() else pairs_csv.parent / p) for p in table[column]]
     return table.reset_index(drop=True)
@@ -92,6 +119,9 @@ def read_pairs(pairs_csv: str | Path, split: str | None = None) -> pd.DataFrame:
 def pairs_from_folder(folder: str | Path, kind: str = "mask") -> pd.DataFrame:
     """Pairs from ``folder/images/NAME.*`` and ``folder/masks/NAME.*`` (same stem)."""
     folder = Path(folder)
+    if not (folder / "images").is_dir():
+        raise ValueError(f"{folder / 'images'} is not a folder; --folder expects FOLDER/images/ and "
+                         "FOLDER/masks/ with same-stem files")
     masks = {p.stem: p for p in (folder / "masks").glob("*") if p.is_file()}
     rows = [(str(p), str(masks[p.stem]), kind) for p in sorted((folder / "images").glob("*"))
             if p.stem in masks]

@@ -11,6 +11,10 @@ import shutil
 from pathlib import Path
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once at import; os.umask can only be read by setting it
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
@@ -41,9 +45,17 @@ def atomic_path(final: str | Path):
     except BaseException:
         _remove(tmp)
         raise
-    if tmp.is_dir() and final.exists():
-        _remove(final)  # os.replace cannot replace a non-empty directory
-    os.replace(tmp, final)
+    try:
+        if tmp.is_file() and not tmp.is_symlink():
+            # Some writers (safetensors) create their file 0600: give it the mode any new file
+            # gets, so a shared model or table is readable by the group as the umask intends.
+            os.chmod(tmp, 0o666 & ~_UMASK)
+        if tmp.is_dir() and final.exists():
+            _remove(final)  # os.replace cannot replace a non-empty directory
+        os.replace(tmp, final)
+    except BaseException:
+        _remove(tmp)
+        raise
 
 
 def write_text_if_changed(path: str | Path, text: str) -> bool:

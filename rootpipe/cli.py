@@ -6,6 +6,7 @@ call these same subcommands, so a stage behaves the same by hand and in a run.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -20,9 +21,10 @@ def _config(arg):
     return config.load(arg)
 
 
-def _add_common(p: argparse.ArgumentParser, threads: bool = True) -> None:
-    p.add_argument("--config", help="config YAML file or inline JSON (default: config/config.yaml "
-                                    "if present, else the schema's defaults)")
+def _add_common(p: argparse.ArgumentParser, threads: bool = True, config: bool = True) -> None:
+    if config:
+        p.add_argument("--config", help="config YAML file or inline JSON (default: config/config.yaml "
+                                        "if present, else the schema's defaults)")
     if threads:
         p.add_argument("--threads", type=int, default=1, help="cores to use (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -91,12 +93,9 @@ def _pairs(a):
     from .annotations import pairs_from_folder, read_pairs
 
     if a.pairs:
-        pairs = read_pairs(a.pairs, getattr(a, "split", None))
-        if a.dataset:
-            pairs = pairs[pairs["dataset"] == a.dataset]
-            if pairs.empty:
-                raise SystemExit(f"evaluate: no rows of dataset {a.dataset!r} in {a.pairs}")
-        return pairs
+        return read_pairs(a.pairs, a.split, a.dataset)
+    if a.split or a.dataset:
+        raise ValueError("--split and --dataset select rows of a --pairs CSV; --folder has neither")
     return pairs_from_folder(a.folder, a.annotation_type)
 
 
@@ -104,8 +103,10 @@ def cmd_train(a) -> None:
     import pandas as pd
 
     from .annotations import pairs_from_folder, read_pairs
-    from .train import train
+    from .train import DEFAULT_MODEL, train
 
+    if a.init and a.encoder:
+        print(f"train: --encoder {a.encoder} ignored: the network is the --init checkpoint's", file=sys.stderr)
     if a.synthetic:
         from .synthetic import make_campaign
 
@@ -123,40 +124,56 @@ def cmd_train(a) -> None:
         train_pairs, val_pairs = tables["train"], tables["val"]
         notes = {"data": f"synthetic campaigns (rootpipe.synthetic, seeds {a.seed + 1}/{a.seed + 1000})"}
     elif a.pairs:
-        train_pairs = read_pairs(a.pairs, a.train_split)
-        val_pairs = read_pairs(a.pairs, a.val_split)
-        if a.dataset:
-            train_pairs = train_pairs[train_pairs["dataset"] == a.dataset]
-            val_pairs = val_pairs[val_pairs["dataset"] == a.dataset]
+        train_pairs = read_pairs(a.pairs, a.train_split, a.dataset)
+        val_pairs = read_pairs(a.pairs, a.val_split, a.dataset, allow_empty=True)
         notes = {"data": f"{a.pairs} {a.dataset or ''} splits {a.train_split}/{a.val_split}"}
     else:
         pairs = pairs_from_folder(a.folder, a.annotation_type)
-        val_pairs = pairs.iloc[::5]
+        val_pairs = pairs.iloc[::5] if len(pairs) > 1 else pairs.iloc[:0]
         train_pairs = pairs.drop(val_pairs.index)
         notes = {"data": f"{a.folder} (every 5th image for validation)"}
-    header = train(train_pairs, val_pairs, a.out, init=a.init, encoder=a.encoder, epochs=a.epochs,
-                   steps_per_epoch=a.steps, batch=a.batch, tile=a.tile, lr=a.lr, seed=a.seed,
-                   device=a.device, threads=a.threads, rsml_width_px=a.rsml_width_px,
-                   root_fraction=a.root_fraction, augmentation=a.augmentation,
-                   skeleton_weight=a.skeleton_weight, progress=not a.quiet,
-                   notes=notes)
-    print(f"train: best checkpoint {a.out}: {header['scores']}")
+    existed = Path(a.out).exists()
+    try:
+        header = train(train_pairs, val_pairs, a.out, init=a.init,
+                       encoder=a.encoder or DEFAULT_MODEL["encoder"], epochs=a.epochs, steps_per_epoch=a.steps,
+                       batch=a.batch, tile=a.tile, lr=a.lr, seed=a.seed, device=a.device, threads=a.threads,
+                       rsml_width_px=a.rsml_width_px, root_fraction=a.root_fraction,
+                       augmentation=a.augmentation, skeleton_weight=a.skeleton_weight, progress=not a.quiet,
+                       notes=notes)
+    except KeyboardInterrupt:
+        if Path(a.out).exists() and not existed:
+            print(f"train: interrupted; {a.out} holds the best epoch finished so far", file=sys.stderr)
+        raise
+    f1 = header["scores"]["validation"].get("f1", float("nan"))
+    kept = "last epoch's checkpoint (no validation)" if math.isnan(f1) else "best checkpoint"
+    print(f"train: {kept} {a.out}: {header['scores']}")
 
 
 def cmd_evaluate(a) -> None:
+    from .atomic import atomic_path
     from .evaluate import evaluate
     from .segment import DEFAULT_CHECKPOINT
 
+    if a.method == "classical" and a.checkpoint:
+        raise ValueError("--checkpoint is for the U-Net; --method classical uses none")
+    if a.out and Path(a.out).is_dir():  # before the inference, not after
+        raise ValueError(f"--out {a.out} is a folder; give the CSV's file name")
     settings = _config(a.config)["segment"]
     if a.method == "classical":
         settings["method"] = "classical"
     else:
         settings.update(method="unet", checkpoint=a.checkpoint or str(DEFAULT_CHECKPOINT))
-    per_image, summary = evaluate(_pairs(a), settings, threads=a.threads, progress=not a.quiet)
-    if a.out:
-        per_image.to_csv(a.out, index=False)
+    pairs = _pairs(a)
+    if a.pairs and not a.split and "split" in pairs and pairs["split"].nunique() > 1:
+        print(f"evaluate: scoring every split ({', '.join(sorted(pairs['split'].astype(str).unique()))}); "
+              "--split test scores the held-out images only", file=sys.stderr)
+    per_image, summary = evaluate(pairs, settings, threads=a.threads, progress=not a.quiet)
     for key, value in summary.items():
         print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+    if a.out:
+        with atomic_path(a.out) as tmp:
+            per_image.to_csv(tmp, index=False)
+        print(f"evaluate: per-image scores in {a.out}")
 
 
 def cmd_run(a, extra: list[str]) -> int:
@@ -190,13 +207,13 @@ def parser() -> argparse.ArgumentParser:
     src.add_argument("--folder", help="folder with images/ and same-stem masks/")
     src.add_argument("--synthetic", help="generate synthetic training campaigns in this folder")
     p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
-    p.add_argument("--init", help="checkpoint to fine-tune or resume from")
+    p.add_argument("--init", help="checkpoint to fine-tune or go on training from (--out must be another file)")
     p.add_argument("--dataset", help="only rows of this dataset (pairs CSV)")
     p.add_argument("--train-split", default="train")
     p.add_argument("--val-split", default="val")
     p.add_argument("--annotation-type", default="mask", help="for --folder: mask, rootpainter, ...")
     p.add_argument("--synthetic-series", type=int, default=8)
-    p.add_argument("--encoder", default="mobilenet_v2")
+    p.add_argument("--encoder", help="smp encoder of a new network (default mobilenet_v2, the shipped model's)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--steps", type=int, default=50, help="steps per epoch")
     p.add_argument("--batch", type=int, default=8)
@@ -213,7 +230,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--skeleton-weight", type=float, default=0.0,
                    help="weight of a centre-line recall term beside BCE + Dice: misses along a root's "
                         "centre-line cost by length, not area (default 0: off)")
-    _add_common(p)
+    _add_common(p, config=False)  # training reads no campaign config
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="scores and length agreement against annotations")
@@ -286,9 +303,13 @@ def main(argv: list[str] | None = None) -> int:
         parser().error(f"unrecognised arguments: {' '.join(extra)}")
     try:
         args.func(args)
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError) as exc:
         print(f"rootpipe {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"rootpipe {args.command}: interrupted; outputs are written whole or not at all, so every "
+              "file it finished is complete", file=sys.stderr)
+        return 130
     return 0
 
 

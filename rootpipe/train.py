@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .annotations import ROOT, UNLABELLED, load_labels
-from .decode import read_image, to_rgb8
+from .decode import UnreadableImage, read_image, to_rgb8
 
 # Training-only label: an annotated root pixel on the annotation's centre-line.
 SKELETON = 2
@@ -29,7 +29,10 @@ def load_pairs(pairs: pd.DataFrame, rsml_width_px: float = 4.0) -> list[tuple[np
     """Decode every pair into (rgb uint8 (H, W, 3), labels uint8 (H, W))."""
     out = []
     for row in pairs.itertuples():
-        rgb = to_rgb8(read_image(row.image))
+        try:
+            rgb = to_rgb8(read_image(row.image))
+        except UnreadableImage as exc:
+            raise ValueError(f"image {row.image}: {exc}") from None
         out.append((rgb, load_labels(row.annotation, row.annotation_type, rgb.shape[:2], rsml_width_px)))
     return out
 
@@ -151,8 +154,10 @@ def pool(counts) -> dict:
     fn = sum(c["fn"] for c in counts)
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
-    iou = tp / (tp + fp + fn) if tp + fp + fn else 1.0
+    # No root annotated and none predicted: nothing to score (NaN), not a perfect 1.0 that
+    # would rank an epoch predicting nothing first.
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+    iou = tp / (tp + fp + fn) if tp + fp + fn else float("nan")
     return {"f1": f1, "dice": f1, "iou": iou, "precision": precision, "recall": recall,
             "tp": tp, "fp": fp, "fn": fn}
 
@@ -167,6 +172,30 @@ def validate(model, header: dict, data, device: str, tile: int, threshold: float
               for rgb, labels in data]
     model.train()
     return pool(counts)
+
+
+def check_settings(*, out, init, epochs, steps_per_epoch, batch, tile, root_fraction, augmentation,
+                   skeleton_weight) -> None:
+    """Refuse bad training settings before minutes of decoding, not after (CLI flag in brackets)."""
+    for name, flag, value in (("epochs", "--epochs", epochs), ("steps_per_epoch", "--steps", steps_per_epoch),
+                              ("batch", "--batch", batch)):
+        if value < 1:
+            raise ValueError(f"{name} ({flag}) must be at least 1, not {value}")
+    if tile < 64 or tile % 32:
+        raise ValueError(f"tile (--tile) must be a multiple of 32 px and at least 64 (the U-Net halves a "
+                         f"tile five times), not {tile}; 256 is the default")
+    if not 0 <= root_fraction <= 1:
+        raise ValueError(f"root_fraction (--root-fraction) is a share of tiles, 0 to 1, not {root_fraction}")
+    if skeleton_weight < 0:
+        raise ValueError(f"skeleton_weight (--skeleton-weight) must be 0 (off) or more, not {skeleton_weight}")
+    if augmentation not in ("full", "light"):
+        raise ValueError(f"augmentation must be 'full' or 'light', not {augmentation!r}")
+    out = Path(out)
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give the checkpoint's file name, e.g. {out / 'model.safetensors'}")
+    if init is not None and out.exists() and out.resolve() == Path(init).resolve():
+        raise ValueError(f"--out {out} is the --init checkpoint: the first epoch would replace it, "
+                         "whatever its score; write the fine-tuned model to a new file")
 
 
 def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *, init: str | None = None,
@@ -200,8 +229,8 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
     from .segment import checkpoint
     from .segment.unet import pick_device
 
-    if augmentation not in ("full", "light"):  # before minutes of decoding, not after
-        raise ValueError(f"augmentation must be 'full' or 'light', not {augmentation!r}")
+    check_settings(out=out, init=init, epochs=epochs, steps_per_epoch=steps_per_epoch, batch=batch, tile=tile,
+                   root_fraction=root_fraction, augmentation=augmentation, skeleton_weight=skeleton_weight)
     torch.manual_seed(seed)
     torch.set_num_threads(max(1, threads))
     rng = np.random.default_rng(seed)
@@ -221,9 +250,15 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
         "steps_per_epoch": steps_per_epoch, "batch": batch, "lr": lr, "seed": seed,
         "augmentation": augmentation, "root_fraction": root_fraction, "skeleton_weight": skeleton_weight,
         **(notes or {})})
-    train_data, val_data = load_pairs(train_pairs, rsml_width_px), load_pairs(val_pairs, rsml_width_px)
-    if not train_data:
+    if train_pairs.empty:
         raise ValueError("no training pairs")
+    train_data, val_data = load_pairs(train_pairs, rsml_width_px), load_pairs(val_pairs, rsml_width_px)
+    if val_data and not any((lab == ROOT).any() for _, lab in val_data):
+        print(f"train: warning: the {len(val_data)} validation image(s) have no annotated root pixel, so F1 "
+              "cannot rank epochs; validation is skipped", flush=True)
+        val_data = []
+    if not val_data:
+        print(f"train: no validation images: each epoch replaces {out}, and the last one is kept", flush=True)
     if skeleton_weight:
         train_data = [(rgb, mark_skeleton(lab)) for rgb, lab in train_data]
     mean = torch.tensor(header["normalisation"]["mean"], device=device).view(1, 3, 1, 1) * 255

@@ -42,9 +42,16 @@ def read_header(path: str | Path) -> dict:
         raise NotACheckpoint(f"{path} is not a safetensors file ({exc}); {hint}") from None
     if HEADER_KEY not in metadata:
         raise NotACheckpoint(f"{path} has no rootpipe header; {hint}")
-    header = json.loads(metadata[HEADER_KEY])
-    if header.get("format") != FORMAT:
-        raise NotACheckpoint(f"{path} header format is {header.get('format')!r}, not {FORMAT!r}")
+    try:
+        header = json.loads(metadata[HEADER_KEY])
+    except json.JSONDecodeError as exc:
+        raise NotACheckpoint(f"{path} has a rootpipe header that is not valid JSON ({exc}); {hint}") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        found = header.get("format") if isinstance(header, dict) else type(header).__name__
+        raise NotACheckpoint(f"{path} header format is {found!r}, not {FORMAT!r}")
+    missing = [k for k in ("architecture", "encoder") if k not in header]
+    if missing:
+        raise NotACheckpoint(f"{path} header lacks {', '.join(missing)}; it cannot say which network to build")
     return header
 
 
@@ -55,6 +62,10 @@ def build_model(header: dict):
     architecture = getattr(smp, header["architecture"], None)
     if architecture is None:
         raise ValueError(f"unknown smp architecture {header['architecture']!r}")
+    if header["encoder"] not in smp.encoders.get_encoder_names():
+        raise ValueError(f"unknown smp encoder {header['encoder']!r}; e.g. mobilenet_v2 (the shipped model), "
+                         "resnet18, resnet34, efficientnet-b0 (segmentation_models_pytorch.encoders."
+                         "get_encoder_names() lists all)")
     # Pretrained encoder weights cannot be downloaded at run time: always None.
     return architecture(encoder_name=header["encoder"], encoder_weights=None,
                         in_channels=header.get("in_channels", 3), classes=header.get("classes", 1),
