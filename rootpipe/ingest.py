@@ -22,6 +22,11 @@ ACCEPTED, REJECTED = "accepted", "rejected"
 BATCH_COLUMNS = ["image_id", "path", "series", "timestamp"]
 #: columns a decode check fills; reused from the last manifest when a file is unchanged
 CHECK_COLUMNS = ["status", "reason", "content_hash", "height_px", "width_px", "channels", "dtype"]
+CHECK_KEY = ["path", "size_bytes", "mtime_ns"]
+#: manifest columns a metadata table cannot join on (series and session it can)
+FILE_COLUMNS = {"path", "file", "size_bytes", "mtime_ns", "timestamp", "image_id", "batch", *CHECK_COLUMNS}
+#: decode checks kept between runs (not a workflow output: Snakemake deletes those before a job)
+CHECKS_CACHE = Path("cache") / "ingest_checks.parquet"
 
 
 def scan(input_dir: str | Path, extensions) -> pd.DataFrame:
@@ -109,7 +114,7 @@ def check_files(files: pd.DataFrame, previous: pd.DataFrame | None, threads: int
     Unchanged files (same path, size and mtime) keep their earlier result:
     re-ingesting a campaign of 100 000 images only decodes the new ones.
     """
-    key = ["path", "size_bytes", "mtime_ns"]
+    key = CHECK_KEY
     known = pd.DataFrame(columns=key + CHECK_COLUMNS)
     if previous is not None and set(key + CHECK_COLUMNS) <= set(previous.columns):
         known = previous[key + CHECK_COLUMNS]
@@ -159,32 +164,56 @@ def join_metadata(manifest: pd.DataFrame, metadata_csv: str | Path | None) -> pd
         raise FileNotFoundError(f"metadata_csv {path} does not exist; fix the path in the config "
                                 "or set metadata_csv: null")
     table = pd.read_csv(path, dtype=str)
-    on = [c for c in table.columns if c in manifest.columns]
+    fields = [c for c in manifest.columns if c not in FILE_COLUMNS]
+    on = [c for c in table.columns if c in fields]
     if not on:
         raise ValueError(f"metadata_csv {path} shares no column with the file-name fields; "
-                         f"its columns are {list(table.columns)}")
+                         f"its columns are {list(table.columns)}, the file-name fields {fields}")
+    spelled = [c for c in table.columns if c not in on and c.lower() in {f.lower() for f in fields}]
+    hint = (f"; its column(s) {spelled} differ from file-name fields only in case: rename them"
+            if spelled else "")
     if table.duplicated(on).any():
         dupes = table.loc[table.duplicated(on, keep=False), on].drop_duplicates()
-        raise ValueError(f"metadata_csv {path} has several rows for {dupes.to_dict('records')}")
+        raise ValueError(f"metadata_csv {path} has several rows for {dupes.to_dict('records')} "
+                         f"(joined on {on}){hint}")
     clash = [c for c in table.columns if c not in on and c in manifest.columns]
-    table = table.drop(columns=clash)
-    return manifest.merge(table, on=on, how="left")
+    table = table.drop(columns=clash).assign(_matched=True)
+    out = manifest.merge(table, on=on, how="left")
+    unmatched = out.loc[out["_matched"].isna() & (out["status"] == ACCEPTED), "series"].dropna().unique()
+    if len(unmatched):
+        print(f"ingest: warning: metadata_csv {path} has no row for series {', '.join(sorted(unmatched)[:10])}"
+              f"{' ...' if len(unmatched) > 10 else ''} (joined on {on}){hint}; their metadata columns "
+              "stay empty", flush=True)
+    return out.drop(columns="_matched")
 
 
 def build_manifest(config: dict, previous: pd.DataFrame | None = None, threads: int = 1,
                    progress: bool = False) -> pd.DataFrame:
     """Scan, parse, check and batch a campaign's images.
 
+    ``previous``: earlier decode checks (``path``, ``size_bytes``, ``mtime_ns`` and
+    ``CHECK_COLUMNS``) to reuse for unchanged files.
+
     Returns
     -------
     DataFrame
         One row per file found, accepted or rejected (``reason`` says why).
     """
+    return _build(config, previous, threads, progress)[0]
+
+
+def _build(config, previous, threads, progress) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The manifest, and the decode checks alone (before any name or duplicate rejection)."""
     files = scan(config["input_dir"], config["extensions"])
+    if files.empty:
+        raise ValueError(f"input_dir {config['input_dir']} holds no file ending in "
+                         f"{', '.join(config['extensions'])}: put the campaign's images there (sub-folders "
+                         "count too), or add their extension to extensions in the config")
     parsed = parse_names(files, config["filename_pattern"], config["series_fields"],
                          config["timestamp_fields"], config["timestamp_format"])
     name_reason = parsed.pop("reason")
     manifest = check_files(parsed, previous, threads=threads, progress=progress)
+    checks = manifest[CHECK_KEY + CHECK_COLUMNS].copy()
     # A file-name problem outranks a decode result: the file cannot be placed in time.
     bad_name = name_reason.notna().to_numpy()
     manifest.loc[bad_name, "status"] = REJECTED
@@ -198,12 +227,35 @@ def build_manifest(config: dict, previous: pd.DataFrame | None = None, threads: 
         manifest.loc[dupes, "reason"] = manifest.loc[dupes, "image_id"].map(
             lambda i: f"duplicate of {first[i]} (same series, time and content)")
         manifest.loc[dupes, ["status", "image_id"]] = [REJECTED, None]
+    _reject_repeats(manifest)
     manifest["batch"] = assign_batches(manifest, config["batch_size"])
     manifest = join_metadata(manifest, config.get("metadata_csv"))
     for column in ("height_px", "width_px", "channels"):
         manifest[column] = pd.to_numeric(manifest[column]).astype("Int64")
     front = ["image_id", "status", "reason", "series", "timestamp", "session", "batch", "path", "file"]
-    return manifest[front + [c for c in manifest.columns if c not in front]]
+    return manifest[front + [c for c in manifest.columns if c not in front]], checks
+
+
+def _reject_repeats(manifest: pd.DataFrame) -> None:
+    """Reject, in place, a second image of one series at one time, and a byte-identical copy of
+    an image under another series or date. Either would enter growth as a timepoint of its own
+    (a retake measured against its original; a copy as a day without growth). The earliest, then
+    the first by path, is kept: a copy is filed under a later date than its original, and the
+    choice does not depend on what else arrives later."""
+    ok = manifest["status"] == ACCEPTED
+    order = manifest[ok].sort_values(["timestamp", "path"])
+    for columns, why in ((["series", "timestamp"], "same series and time as {} (a retake? keep one image per "
+                          "series and time in input_dir, or put the time of day in the file names)"),
+                         (["content_hash", "size_bytes"], "the same bytes as {} (a copy filed under another "
+                          "series or date?)")):
+        repeat = order.duplicated(columns, keep="first")
+        if repeat.any():
+            first = order[~repeat].set_index(columns)["path"]
+            rows = order.index[repeat]
+            manifest.loc[rows, "reason"] = [why.format(first[tuple(k)]) for k in order.loc[rows, columns].itertuples(
+                index=False)]
+            manifest.loc[rows, ["status", "image_id"]] = [REJECTED, None]
+            order = order[~repeat]
 
 
 def batch_table(manifest: pd.DataFrame, batch: str) -> pd.DataFrame:
@@ -250,11 +302,24 @@ def read_batch(path: str | Path) -> pd.DataFrame:
 def run(config: dict, threads: int = 1, progress: bool = True) -> pd.DataFrame:
     """The ingest stage: build the manifest incrementally and write its outputs."""
     results_dir = Path(config["results_dir"])
-    previous_path = results_dir / "manifest.parquet"
-    previous = pd.read_parquet(previous_path) if previous_path.exists() else None
-    manifest = build_manifest(config, previous, threads=threads, progress=progress)
-    status = write_outputs(manifest, results_dir)
+    cache, old_manifest = results_dir / CHECKS_CACHE, results_dir / "manifest.parquet"
+    if cache.exists():
+        previous = pd.read_parquet(cache)
+    elif old_manifest.exists():  # a campaign from before the cache: its accepted rows are plain checks
+        previous = pd.read_parquet(old_manifest)
+        previous = previous[previous["status"] == ACCEPTED]
+    else:
+        previous = None
+    manifest, checks = _build(config, previous, threads, progress)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(cache) as tmp:
+        checks.to_parquet(tmp, index=False)
     n_ok = int((manifest["status"] == ACCEPTED).sum())
+    if not n_ok:
+        reasons = manifest["reason"].value_counts()
+        raise ValueError(f"no image of the {len(manifest)} in {config['input_dir']} was accepted; most common "
+                         f"reason: {reasons.index[0]} ({reasons.iloc[0]} files)")
+    status = write_outputs(manifest, results_dir)
     print(f"ingest: {len(manifest)} files, {n_ok} accepted, {len(manifest) - n_ok} rejected; "
           f"batches: {len(status['written'])} new or changed, {len(status['unchanged'])} unchanged, "
           f"{len(status['removed'])} removed")

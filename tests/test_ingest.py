@@ -99,3 +99,56 @@ def test_pattern_errors_name_the_problem(tmp_path):
     config["input_dir"] = str(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="input_dir"):
         ingest.build_manifest(config)
+
+
+def test_an_empty_folder_and_a_campaign_with_nothing_accepted_say_why(tmp_path):
+    config = campaign(tmp_path, dates=())
+    (tmp_path / "images").mkdir()
+    with pytest.raises(ValueError, match="holds no file ending in .png"):
+        ingest.run(config, progress=False)
+    config = campaign(tmp_path)
+    config["timestamp_format"] = "%d.%m.%Y"
+    with pytest.raises(ValueError, match="no image of the 4 .* was accepted.*cannot parse timestamp"):
+        ingest.run(config, progress=False)
+    assert not (tmp_path / "results/manifest.parquet").exists()
+
+
+def test_a_retake_and_a_copy_under_another_date_are_rejected(tmp_path):
+    config = campaign(tmp_path)
+    images = tmp_path / "images"
+    write_png(images / "T01_L01_2026-05-08_retake.png", np.full((32, 48, 3), 7, np.uint8))
+    (images / "0").mkdir()  # sorts before the original's path: the later date must still lose
+    (images / "0/T01_L02_2026-05-15.png").write_bytes((images / "T01_L02_2026-05-08.png").read_bytes())
+    m = ingest.run(config, progress=False).set_index("file")
+    assert m.loc["T01_L01_2026-05-08_retake.png", "status"] == "rejected"
+    assert "same series and time as" in m.loc["T01_L01_2026-05-08_retake.png", "reason"]
+    assert m.loc["T01_L02_2026-05-15.png", "reason"].startswith("the same bytes as")
+    assert (m["status"] == "accepted").sum() == 4
+    assert not m.loc[m["status"] == "accepted"].duplicated(["series", "timestamp"]).any()
+
+
+def test_decode_checks_survive_a_deleted_manifest_and_name_rejections_do_not_go_stale(tmp_path, monkeypatch):
+    config = campaign(tmp_path)
+    write_png(tmp_path / "images/T01-L03-2026-05-01.png", np.zeros((32, 48, 3), np.uint8))
+    first = ingest.run(config, progress=False).set_index("file")
+    assert "does not match" in first.loc["T01-L03-2026-05-01.png", "reason"]
+    # Snakemake deletes a job's outputs before running it: the checks must not live only there.
+    (tmp_path / "results/manifest.parquet").unlink()
+    calls = []
+    real = ingest.check_file
+    monkeypatch.setattr(ingest, "check_file", lambda p: calls.append(p) or real(p))
+    config["filename_pattern"] = r"(?P<tube>T\d+)[_-](?P<window>L\d+)[_-](?P<date>\d{4}-\d{2}-\d{2})"
+    second = ingest.run(config, progress=False).set_index("file")
+    assert calls == []
+    assert second.loc["T01-L03-2026-05-01.png", "status"] == "accepted"
+
+
+def test_series_without_a_metadata_row_are_named(tmp_path, capsys):
+    config = campaign(tmp_path)
+    (tmp_path / "meta.csv").write_text("tube,window,genotype\nT01,L01,WT\n")
+    m = ingest.run(config, progress=False)
+    assert "no row for series T01_L02" in capsys.readouterr().out
+    assert m.loc[m["series"] == "T01_L02", "genotype"].isna().all()
+    (tmp_path / "meta.csv").write_text("Tube,window,genotype\nT01,L01,WT\nT02,L01,mutA\n")
+    with pytest.raises(ValueError, match="\\['Tube'\\] differ from file-name fields only in case"):
+        ingest.run(config, progress=False)
