@@ -7,6 +7,7 @@ as the stage run by a rule.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -49,6 +50,16 @@ def validate(config: dict) -> dict:
     if errors:
         lines = [f"  {'.'.join(map(str, e.path)) or '(top level)'}: {e.message}" for e in errors]
         raise ValueError("invalid rootpipe configuration:\n" + "\n".join(lines))
+    try:
+        groups = re.compile(config["filename_pattern"]).groupindex
+    except re.error as exc:
+        raise ValueError(f"invalid rootpipe configuration:\n  filename_pattern: {config['filename_pattern']!r} "
+                         f"is not a valid regular expression ({exc})") from None
+    missing = [f for f in [*config["series_fields"], *config["timestamp_fields"]] if f not in groups]
+    if missing:
+        raise ValueError(f"invalid rootpipe configuration:\n  filename_pattern has no named group for "
+                         f"{missing} (series_fields and timestamp_fields name its groups); its groups are "
+                         f"{list(groups)}")
     segment = config["segment"]
     if segment["centreline_threshold"] is not None and segment["centreline_threshold"] >= segment["threshold"]:
         raise ValueError(f"invalid rootpipe configuration:\n  segment.centreline_threshold: "

@@ -1,9 +1,11 @@
 """``rootpipe run``: the whole workflow through Snakemake, restartable after a kill.
 
 Snakemake's own lock survives a killed run and then blocks every rerun until
-``--unlock``. rootpipe holds an OS file lock for the length of a run instead:
-the kernel releases it when the process dies, so holding it proves that any
-Snakemake lock left in ``.snakemake/locks`` is stale and may be cleared.
+``--unlock``. rootpipe holds an OS file lock (in results_dir) for the length of
+a run instead: the kernel releases it when the process dies, so holding it
+proves that any Snakemake lock left in ``.snakemake/locks`` is stale and may be
+cleared. A results_dir is tied to the folder its runs start from, where
+Snakemake keeps the history of its outputs.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+RUN_LOCK = ".rootpipe-run.lock"
+WORKDIR_MARKER = ".rootpipe-workdir"
 
 
 def snakemake_command(profile: str, configfile: str | None, extra: list[str],
@@ -35,13 +39,20 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
     env = dict(os.environ)
     # Rules call `rootpipe STAGE`: make this environment's scripts win on PATH.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    results = _results_dir(configfile)
+    problem = _claim(results)
+    if problem:
+        print(f"rootpipe run: {problem}", file=sys.stderr)
+        return 1
     state = Path(".snakemake")
     state.mkdir(exist_ok=True)
-    with open(state / "rootpipe-run.lock", "w") as lock:
+    # The lock lives with the results, so two runs on one results_dir exclude each other
+    # whichever folder they start from.
+    with open(results / RUN_LOCK, "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print("rootpipe run: another rootpipe run is using this folder; wait for it to finish",
+            print(f"rootpipe run: another rootpipe run is writing {results}; wait for it to finish",
                   file=sys.stderr)
             return 1
         base = snakemake_command(profile, configfile, [])
@@ -54,12 +65,53 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
         # The train target reads annotations, not the campaign: forcing ingest would pull it in.
         force = [] if dry or "--forcerun" in extra or "train" in extra else ["--forcerun", "ingest"]
         started = time.time()
-        status = subprocess.run(snakemake_command(profile, configfile, extra, force), env=env).returncode
+        child = subprocess.Popen(snakemake_command(profile, configfile, extra, force), env=env)
+        try:
+            status = child.wait()
+        except KeyboardInterrupt:  # Ctrl-C reached Snakemake too: let it stop its jobs
+            child.wait()
+            print("rootpipe run: interrupted. Finished jobs are kept; run the same command again to "
+                  "go on from there", file=sys.stderr)
+            return 130
     if status == 0 and not dry:
-        report = _results_dir(configfile) / "report.html"
+        report = results / "report.html"
         if report.exists() and report.stat().st_mtime >= started - 1:
             print(f"rootpipe run: done. Report: {report.resolve()}")
+            _say_rejections(results)
     return status
+
+
+def _claim(results: Path) -> str | None:
+    """Tie ``results`` to the folder runs start from; the reason to refuse, if another holds it.
+
+    Snakemake keeps what each output was made with (params, code) in ``.snakemake`` of the
+    folder it runs in. A run from another folder would not see that history, and would call
+    results made with old settings up to date.
+    """
+    results.mkdir(parents=True, exist_ok=True)
+    # Relative to the results, so a project folder moved or copied whole still matches.
+    marker = results / WORKDIR_MARKER
+    here = os.path.relpath(Path.cwd().resolve(), results.resolve())
+    if marker.exists():
+        owner = marker.read_text().strip()
+        if owner != here:
+            return (f"{results} is run from {(results / owner).resolve()}, where Snakemake keeps the history "
+                    "of how each result was made; run rootpipe from there, or choose another results_dir. "
+                    f"If that folder was moved, delete {marker} and run again.")
+        return None
+    marker.write_text(here + "\n")
+    return None
+
+
+def _say_rejections(results: Path) -> None:
+    import pandas as pd
+
+    manifest = pd.read_parquet(results / "manifest.parquet", columns=["status", "reason"])
+    rejected = manifest[manifest["status"] == "rejected"]
+    if len(rejected):
+        top = rejected["reason"].value_counts()
+        print(f"rootpipe run: {len(rejected)} of {len(manifest)} files rejected, e.g. {top.index[0]!r} "
+              f"({top.iloc[0]}); every file and reason: report.html or {results / 'logs' / 'ingest.log'}")
 
 
 def _results_dir(configfile: str | None) -> Path:

@@ -276,3 +276,18 @@ def test_a_run_whose_checkpoint_is_the_train_output_trains_first(tmp_path):
     assert zarr.open_group(store, mode="r").attrs["rootpipe"]["settings"]["checkpoint"] == \
         "results/models/model.safetensors"
     assert len(pd.read_parquet(tmp_path / "results/traits.parquet")) == 2
+
+
+def test_results_are_run_from_one_folder(tmp_path, monkeypatch):
+    # Snakemake's record of how each result was made lives in the folder a run starts from; a
+    # run from elsewhere would call stale results up to date, so it is refused.
+    from rootpipe.run import WORKDIR_MARKER, _claim
+
+    results = tmp_path / "shared results"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    assert _claim(results) is None and _claim(results) is None
+    monkeypatch.chdir(tmp_path / "b")
+    problem = _claim(results)
+    assert problem and str(tmp_path / "a") in problem and WORKDIR_MARKER in problem

@@ -2,12 +2,19 @@ import json
 import shlex
 from pathlib import Path
 
-from snakemake.utils import validate
+from snakemake.exceptions import WorkflowError
 
+from rootpipe.config import pixel_size_mm, validate
 from rootpipe.segment import model_path
 
-# Fills defaults too, so every rule below sees a complete configuration.
-validate(config, "../schemas/config.schema.yaml")
+# rootpipe's own validation (the schema, defaults filled in, and the checks across keys), here
+# at the start: a value only a job would refuse would otherwise cost outputs Snakemake deletes
+# before running that job.
+try:
+    validate(config)
+    pixel_size_mm(config)
+except ValueError as exc:
+    raise WorkflowError(f"{exc}\n(config file: {', '.join(map(str, workflow.configfiles))})") from None
 
 RESULTS = config["results_dir"]
 

@@ -15,5 +15,5 @@ rule report:
     log:
         f"{RESULTS}/logs/report.log",
     shell:
-        "rootpipe report {input.manifest} {input.traits} {input.growth} {output} "
-        "--config {params.config} 2> {log}"
+        "rootpipe report {input.manifest:q} {input.traits:q} {input.growth:q} {output:q} "
+        "--config {params.config} 2> {log:q}"

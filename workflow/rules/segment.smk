@@ -18,4 +18,5 @@ rule segment:
     log:
         f"{RESULTS}/logs/segment/{{batch}}.log",
     shell:
-        "rootpipe segment {input.images} {output} --config {params.config} --threads {threads} 2> {log}"
+        "rootpipe segment {input.images:q} {output:q} --config {params.config} --threads {threads} "
+        "2> {log:q}"

@@ -16,4 +16,4 @@ rule tile:
     log:
         f"{RESULTS}/logs/tile/{{batch}}.log",
     shell:
-        "rootpipe tile {input} {output} --config {params.config} --threads {threads} 2> {log}"
+        "rootpipe tile {input:q} {output:q} --config {params.config} --threads {threads} 2> {log:q}"

@@ -17,5 +17,5 @@ rule track:
     log:
         f"{RESULTS}/logs/track.log",
     shell:
-        "rootpipe track {input.traits} {output.growth} --roots {output.roots} --summary {output.summary} "
-        "--config {params.config} --threads {threads} > {log} 2>&1"
+        "rootpipe track {input.traits:q} {output.growth:q} --roots {output.roots:q} --summary {output.summary:q} "
+        "--config {params.config} --threads {threads} > {log:q} 2>&1"

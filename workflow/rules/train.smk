@@ -38,5 +38,5 @@ rule train:
     log:
         f"{RESULTS}/logs/train.log",
     shell:
-        "rootpipe train --pairs {input.pairs} --out {output} {params.args} --threads {threads} --quiet "
-        "> {log} 2>&1"
+        "rootpipe train --pairs {input.pairs:q} --out {output:q} {params.args} --threads {threads} --quiet "
+        "> {log:q} 2>&1"

@@ -7,7 +7,7 @@ rule traits:
         rsml=(directory(f"{RESULTS}/rsml/{{batch}}") if config["traits"]["rsml"] else []),
     params:
         config=settings("traits", "pixel_size_mm", "dpi"),
-        rsml=lambda wildcards, output: f"--rsml {output.rsml}" if config["traits"]["rsml"] else "",
+        rsml=lambda wildcards, output: f"--rsml {shlex.quote(output.rsml)}" if config["traits"]["rsml"] else "",
     threads: 2
     resources:
         # A retry after running out of memory asks for more.
@@ -19,8 +19,8 @@ rule traits:
     log:
         f"{RESULTS}/logs/traits/{{batch}}.log",
     shell:
-        "rootpipe traits {input} {output.traits} --branches {output.branches} {params.rsml} "
-        "--config {params.config} --threads {threads} 2> {log}"
+        "rootpipe traits {input:q} {output.traits:q} --branches {output.branches:q} {params.rsml} "
+        "--config {params.config} --threads {threads} 2> {log:q}"
 
 
 rule collect:
@@ -36,4 +36,4 @@ rule collect:
     log:
         f"{RESULTS}/logs/collect.log",
     shell:
-        "rootpipe collect {input.manifest} {input.traits} --out {output.parquet} 2> {log}"
+        "rootpipe collect {input.manifest:q} {input.traits:q} --out {output.parquet:q} 2> {log:q}"
