@@ -8,6 +8,7 @@ nothing is ever unpickled, so a checkpoint cannot run code.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 FORMAT = "rootpipe-checkpoint"
@@ -85,7 +86,9 @@ def load(path: str | Path, device="cpu"):
     header = read_header(path)
     model = build_model(header)
     state = load_file(str(path), device="cpu")
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    with warnings.catch_warnings():  # smp's own mismatch warning says "TRAIN the model": we refuse below
+        warnings.simplefilter("ignore", UserWarning)
+        missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise NotACheckpoint(f"{path} weights do not fit {header['architecture']}/"
                              f"{header['encoder']}: missing {missing[:3]}, unexpected {unexpected[:3]}")
