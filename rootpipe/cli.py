@@ -186,7 +186,10 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="rootpipe", description=__doc__.splitlines()[0])
     sub = top.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("run", help="run the whole workflow with Snakemake (extra arguments go to snakemake)")
+    # No abbreviations: `--config key=value` is Snakemake's, not a short `--configfile`.
+    p = sub.add_parser("run", help="run the whole workflow with Snakemake (extra arguments go to snakemake)",
+                       description="Run the whole workflow with Snakemake; arguments rootpipe does not know "
+                                   "go to snakemake (e.g. -n, --cores 4, --until ingest).", allow_abbrev=False)
     p.add_argument("--profile", choices=PROFILES, default="local", help="where jobs run (default local)")
     p.add_argument("--configfile", help="campaign config (default config/config.yaml)")
     p.set_defaults(func=cmd_run)

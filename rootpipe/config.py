@@ -51,21 +51,30 @@ def validate(config: dict) -> dict:
         lines = [f"  {'.'.join(map(str, e.path)) or '(top level)'}: {e.message}" for e in errors]
         raise ValueError("invalid rootpipe configuration:\n" + "\n".join(lines))
     try:
-        groups = re.compile(config["filename_pattern"]).groupindex
+        re.compile(config["filename_pattern"])
     except re.error as exc:
         raise ValueError(f"invalid rootpipe configuration:\n  filename_pattern: {config['filename_pattern']!r} "
                          f"is not a valid regular expression ({exc})") from None
-    missing = [f for f in [*config["series_fields"], *config["timestamp_fields"]] if f not in groups]
-    if missing:
-        raise ValueError(f"invalid rootpipe configuration:\n  filename_pattern has no named group for "
-                         f"{missing} (series_fields and timestamp_fields name its groups); its groups are "
-                         f"{list(groups)}")
     segment = config["segment"]
     if segment["centreline_threshold"] is not None and segment["centreline_threshold"] >= segment["threshold"]:
         raise ValueError(f"invalid rootpipe configuration:\n  segment.centreline_threshold: "
                          f"{segment['centreline_threshold']} must be below segment.threshold "
                          f"({segment['threshold']}), or null to turn it off")
     return config
+
+
+def check_filename_fields(config: dict) -> None:
+    """Refuse series or timestamp fields that are not named groups of ``filename_pattern``.
+
+    A check of the whole campaign config, not of :func:`validate`: a stage gets only its slice,
+    where the pattern is the default but the fields are the campaign's.
+    """
+    groups = re.compile(config["filename_pattern"]).groupindex
+    missing = [f for f in [*config["series_fields"], *config["timestamp_fields"]] if f not in groups]
+    if missing:
+        raise ValueError(f"invalid rootpipe configuration:\n  filename_pattern has no named group for "
+                         f"{missing} (series_fields and timestamp_fields name its groups); its groups are "
+                         f"{list(groups)}")
 
 
 def load(source: str | Path | dict | None) -> dict:

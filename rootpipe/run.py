@@ -27,7 +27,8 @@ def snakemake_command(profile: str, configfile: str | None, extra: list[str],
     ``--configfile`` and ``--forcerun`` take several values and would swallow a target."""
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
     if configfile:
-        cmd += ["--configfile", configfile]
+        # Replace, not merge into, the Snakefile's default config/config.yaml: FILE alone is the campaign.
+        cmd += ["--configfile", configfile, "--replace-workflow-config"]
     elif not Path("config/config.yaml").exists():
         cmd += ["--configfile", str(REPO / "config" / "config.yaml")]
     return cmd + list(force) + ["--profile", str(REPO / "profiles" / profile)] + list(extra)

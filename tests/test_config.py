@@ -22,3 +22,16 @@ def test_dpi_gives_pixel_size():
 def test_shipped_config_is_valid():
     c = config.load(config.SCHEMA_PATH.parents[2] / "config" / "config.yaml")
     assert c["series_fields"] == ["tube", "window"]
+
+
+def test_a_stage_slice_with_the_campaigns_fields_loads_and_the_whole_config_is_checked():
+    # The track rule passes series_fields and timestamp_fields but not filename_pattern: the slice
+    # must load, and the check of fields against the pattern belongs to the whole config.
+    fields = {"series_fields": ["plant"], "timestamp_fields": ["date", "time"]}
+    sliced = config.load(fields)
+    with pytest.raises(ValueError, match="no named group for \\['plant', 'time'\\]"):
+        config.check_filename_fields(sliced)
+    config.check_filename_fields(config.load(
+        {**fields, "filename_pattern": r"(?P<plant>P\d+)_(?P<date>\d+)_(?P<time>\d+)"}))
+    with pytest.raises(ValueError, match="not a valid regular expression"):
+        config.load({"filename_pattern": r"(?P<tube>T\d+"})

@@ -180,7 +180,10 @@ def test_killed_during_segmentation_then_rerun_gives_the_same_tables(campaign, t
     model = tmp_path / "unet.safetensors"
     checkpoint.new(model, encoder="resnet18", tile_px=128)
     unet = {"segment": {"method": "unet", "checkpoint": str(model), "tile_px": 128, "overlap_px": 32,
-                        "precision": "fp32"}}
+                        "precision": "fp32"},
+            # A group name of the campaign's own: every stage must run with it, track included.
+            "filename_pattern": r"(?P<tube>T\d+)_(?P<window>L\d+)_(?P<day>\d{4}-\d{2}-\d{2})",
+            "timestamp_fields": ["day"]}
     dates = dates_of(campaign)[:2]
     clean = make_run_dir(tmp_path / "clean", campaign, dates, **unet)
     rootpipe(clean, "run", "--configfile", "config.yaml")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from rootpipe.config import pixel_size_mm, validate
+from rootpipe.config import check_filename_fields, pixel_size_mm, validate
 from rootpipe.segment import model_path
 
 # rootpipe's own validation (the schema, defaults filled in, and the checks across keys), here
@@ -12,6 +12,7 @@ from rootpipe.segment import model_path
 # before running that job.
 try:
     validate(config)
+    check_filename_fields(config)
     pixel_size_mm(config)
 except ValueError as exc:
     raise WorkflowError(f"{exc}\n(config file: {', '.join(map(str, workflow.configfiles))})") from None
