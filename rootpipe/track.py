@@ -1,7 +1,8 @@
 """Track: growth of each series (plant, tube window) over its timepoints.
 
-Consecutive timepoints are registered (translation by phase correlation on the
-root probability maps), then the current skeleton is compared with the
+Consecutive timepoints are registered (translation by phase correlation, on
+the grey images with illumination removed by default, or on the root
+probability maps: ``track.register_on``), then the current skeleton is compared with the
 previous mask moved into the current frame: root length farther than a
 tolerance from any previous root is production (gained), previous root length
 farther than the tolerance from any current root is disappearance (lost).
@@ -37,8 +38,9 @@ def register(reference: np.ndarray, moving: np.ndarray, method: str = "translati
     """Register ``moving`` onto ``reference``.
 
     Translation by phase correlation; ``rigid`` and ``affine`` refine it with
-    ECC (enhanced correlation coefficient). Root probability maps work best:
-    soil texture changes between sessions, roots mostly stay.
+    ECC (enhanced correlation coefficient). The inputs are what
+    ``track.register_on`` names: grey images (the default) or root probability
+    maps (docs/growth.md compares them).
 
     Parameters
     ----------
@@ -160,7 +162,7 @@ def _gained_lost(previous_mask, current_mask, previous_length, current_length, m
 
 
 def track_series(frames: pd.DataFrame, load_mask, load_probability, pixel_size_mm: float,
-                 tolerance_px: float = 3.0, max_shift_px: float = 50.0, method: str = "translation",
+                 tolerance_px: float = 3.0, max_shift_px: float = 150.0, method: str = "translation",
                  min_quality: float = 0.05, resume: dict | None = None,
                  state: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Growth table and per-root table of one series.
@@ -236,8 +238,10 @@ def track_series(frames: pd.DataFrame, load_mask, load_probability, pixel_size_m
             else:
                 notes.append("same timestamp as the previous image: no growth rate")
             if prev_mask.shape != mask.shape:
-                row["registration_ok"] = False
-                notes.append(f"image size changed {prev_mask.shape} -> {mask.shape}: not registered")
+                # A new camera or crop: lengths before and after cover different fields of view.
+                row.update(registration_ok=False, length_change_mm=np.nan, growth_rate_mm_per_day=np.nan)
+                notes.append(f"image size changed {prev_mask.shape} -> {mask.shape}: not registered, and no "
+                             "length change (the two images do not show the same field)")
             else:
                 reg = register(prev_probability, probability, method)
                 ok = (not reg["error"] and reg["quality"] >= min_quality
@@ -328,16 +332,18 @@ def summarise_groups(growth: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:
     -------
     One row per group x session (day): ``n_series``, and for ``total_length_mm``,
     ``growth_rate_mm_per_day``, ``length_gained_mm``, ``length_lost_mm``: ``_mean``,
-    ``_ci95_low``, ``_ci95_high`` (Student t interval; NaN with one series).
+    ``_ci95_low``, ``_ci95_high`` (Student t interval over series; NaN with one series).
+    Several images of one series on one day count once, as their mean.
     """
     from scipy import stats
 
-    group_by = [c for c in group_by if c in growth.columns]
     table = growth.assign(session=growth["timestamp"].dt.strftime("%Y-%m-%d"))
     keys = [*group_by, "session"]
     values = ["total_length_mm", "growth_rate_mm_per_day", "length_gained_mm", "length_lost_mm"]
-    grouped = table.groupby(keys, dropna=False)
-    out = grouped["series"].nunique().rename("n_series").to_frame()
+    per_series = table.groupby([*keys, "series"], dropna=False)[values].mean()
+    grouped = per_series.groupby(level=list(range(len(keys))), dropna=False)
+    out = grouped.size().rename("n_series").to_frame()
+    out.index.names = keys
     for v in values:
         mean, sd, n = grouped[v].mean(), grouped[v].std(), grouped[v].count()
         half = stats.t.ppf(0.975, (n - 1).clip(lower=1)) * sd / np.sqrt(n)
@@ -350,8 +356,8 @@ def default_group_by(growth: pd.DataFrame, config: dict) -> list[str]:
     """Metadata columns that describe groups of series: not the ones naming a series or a time."""
     if config["track"].get("group_by"):
         return list(config["track"]["group_by"])
-    naming = {*config.get("series_fields", []), *config.get("timestamp_fields", [])}
-    return [c for c in series_metadata(growth).columns if c != "series" and c not in naming]
+    naming = {*config.get("series_fields", []), *config.get("timestamp_fields", []), *GROWTH_COLUMNS}
+    return [c for c in series_metadata(growth).columns if c not in naming]
 
 
 def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1,
@@ -378,6 +384,10 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
     settings = {k: v for k, v in config["track"].items() if k not in ("group_by", "smoothing_window")}
     settings["pixel_size_mm"] = pixel_size_mm(config)
     traits = pd.read_parquet(traits_path)
+    unknown = [c for c in config["track"].get("group_by") or [] if c not in traits.columns]
+    if unknown:  # before any tracking: a typo would pool every series
+        raise ValueError(f"track.group_by names {unknown}, which the traits table lacks; its metadata "
+                         f"columns: {list(series_metadata(traits).columns.drop('series'))}")
     cache_dir = results / "growth"
     cache_dir.mkdir(parents=True, exist_ok=True)
     batch_of = dict(zip(traits["image_id"], traits["batch"]))

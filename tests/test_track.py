@@ -3,7 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rootpipe.track import length_change, register, track_series, translate, translation
+from rootpipe.track import (default_group_by, length_change, register, run, summarise_groups, track_series,
+                            translate, translation)
 
 
 def roots(shape=(200, 240), extra=False):
@@ -90,6 +91,7 @@ def test_edge_cases_give_a_row_and_a_note_not_a_crash():
     assert len(growth) == 4
     assert growth["registration_ok"].iloc[1] == False and "registration flagged" in growth["note"].iloc[1]
     assert "image size changed" in growth["note"].iloc[3]
+    assert np.isnan(growth["length_change_mm"].iloc[3]) and np.isnan(growth["growth_rate_mm_per_day"].iloc[3])
     single, roots_single = track_series(_series({"a": roots()}, ["2026-05-01"]), lambda i: roots(),
                                         lambda i: roots().astype(np.float32), 1.0)
     assert len(single) == 1 and single["note"].iloc[0] == "first timepoint"
@@ -151,3 +153,26 @@ def test_resuming_after_cached_timepoints_equals_tracking_all_at_once(n_cached, 
     pd.testing.assert_frame_equal(resumed, whole)
     pd.testing.assert_frame_equal(resumed_roots, whole_roots)
     assert whole_roots["root_id"].nunique() >= 3  # the lateral got its own id, then carried on
+
+
+def test_two_images_of_one_series_on_one_day_are_one_series_in_the_summary():
+    growth = pd.DataFrame({
+        "series": ["s1", "s1", "s2"], "genotype": ["wt"] * 3,
+        "timestamp": pd.to_datetime(["2026-05-01 09:00", "2026-05-01 17:00", "2026-05-01 09:00"]),
+        "total_length_mm": [10.0, 14.0, 30.0], "growth_rate_mm_per_day": np.nan,
+        "length_gained_mm": np.nan, "length_lost_mm": np.nan})
+    one = summarise_groups(growth[growth["series"] == "s1"], ["genotype"])
+    assert one["n_series"].iloc[0] == 1 and np.isnan(one["total_length_mm_ci95_low"].iloc[0])
+    both = summarise_groups(growth, ["genotype"])
+    assert both["n_series"].iloc[0] == 2 and both["total_length_mm_mean"].iloc[0] == pytest.approx((12 + 30) / 2)
+
+
+def test_group_by_takes_metadata_only_and_a_misspelt_column_is_refused(tmp_path):
+    growth = pd.DataFrame({"series": ["s1"], "genotype": ["wt"], "tube": ["T1"], "note": ["first timepoint"],
+                           "registration_ok": [pd.NA], "timestamp": pd.to_datetime(["2026-05-01"])})
+    config = {"track": {"group_by": []}, "series_fields": ["tube"], "timestamp_fields": ["date"]}
+    assert default_group_by(growth.astype({"registration_ok": object}), config) == ["genotype"]
+    growth.drop(columns=["note", "registration_ok"]).to_parquet(tmp_path / "traits.parquet")
+    with pytest.raises(ValueError, match="track.group_by names \\['genotpye'\\].*genotype"):
+        run(tmp_path / "traits.parquet", tmp_path / "growth.parquet",
+            {"track": {"group_by": ["genotpye"]}, "results_dir": str(tmp_path), "pixel_size_mm": 0.05})
