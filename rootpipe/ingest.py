@@ -102,9 +102,24 @@ def check_file(path: str) -> dict:
     except UnreadableImage as exc:
         return dict(status=REJECTED, reason=str(exc), content_hash=digest,
                     height_px=None, width_px=None, channels=None, dtype=None)
-    return dict(status=ACCEPTED, reason=None, content_hash=digest,
+    blank = blank_reason(array)
+    return dict(status=REJECTED if blank else ACCEPTED, reason=blank, content_hash=digest,
                 height_px=array.shape[0], width_px=array.shape[1],
                 channels=1 if array.ndim == 2 else array.shape[2], dtype=str(array.dtype))
+
+
+def blank_reason(array: np.ndarray) -> str | None:
+    """Why an image is blank (one grey level, give or take noise), or None.
+
+    A capture that failed (lights off, lens cap, an overexposed frame) holds no roots; measured,
+    it reads as zero roots (black) or as one huge root (white), and the next timepoint would be
+    registered against it.
+    """
+    sample = array[::4, ::4].astype(np.float32)
+    spread = 2.0 * np.iinfo(array.dtype).max / 255 if array.dtype.kind in "ui" else 0.0
+    if float(sample.std()) <= spread:  # under 2 grey levels of 255
+        return f"blank image (every pixel near {float(sample.mean()):.0f}): a failed capture?"
+    return None
 
 
 def check_files(files: pd.DataFrame, previous: pd.DataFrame | None, threads: int = 1,

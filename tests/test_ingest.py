@@ -39,7 +39,7 @@ def test_new_timepoint_keeps_ids_and_old_batch_files(tmp_path):
     first = ingest.run(config, progress=False)
     old_batch = tmp_path / "results/batches/2026-05-01-001.tsv"
     os.utime(old_batch, (1, 1))  # a recognisable mtime: a rewrite would change it
-    write_png(tmp_path / "images/T01_L01_2026-05-15.png", np.zeros((32, 48, 3), np.uint8))
+    write_png(tmp_path / "images/T01_L01_2026-05-15.png", np.random.default_rng(5).integers(0, 255, (32, 48, 3), dtype=np.uint8))
     second = ingest.run(config, progress=False)
     assert set(first["image_id"]) < set(second["image_id"])
     assert old_batch.stat().st_mtime == 1
@@ -85,7 +85,7 @@ def test_unchanged_files_are_not_decoded_again(tmp_path, monkeypatch):
     calls = []
     real = ingest.check_file
     monkeypatch.setattr(ingest, "check_file", lambda p: calls.append(p) or real(p))
-    write_png(tmp_path / "images/T01_L01_2026-05-15.png", np.zeros((32, 48, 3), np.uint8))
+    write_png(tmp_path / "images/T01_L01_2026-05-15.png", np.random.default_rng(5).integers(0, 255, (32, 48, 3), dtype=np.uint8))
     ingest.run(config, progress=False)
     assert [os.path.basename(p) for p in calls] == ["T01_L01_2026-05-15.png"]
 
@@ -116,7 +116,8 @@ def test_an_empty_folder_and_a_campaign_with_nothing_accepted_say_why(tmp_path):
 def test_a_retake_and_a_copy_under_another_date_are_rejected(tmp_path):
     config = campaign(tmp_path)
     images = tmp_path / "images"
-    write_png(images / "T01_L01_2026-05-08_retake.png", np.full((32, 48, 3), 7, np.uint8))
+    retake = np.random.default_rng(7).integers(0, 255, (32, 48, 3), dtype=np.uint8)
+    write_png(images / "T01_L01_2026-05-08_retake.png", retake)
     (images / "0").mkdir()  # sorts before the original's path: the later date must still lose
     (images / "0/T01_L02_2026-05-15.png").write_bytes((images / "T01_L02_2026-05-08.png").read_bytes())
     m = ingest.run(config, progress=False).set_index("file")
@@ -129,7 +130,7 @@ def test_a_retake_and_a_copy_under_another_date_are_rejected(tmp_path):
 
 def test_decode_checks_survive_a_deleted_manifest_and_name_rejections_do_not_go_stale(tmp_path, monkeypatch):
     config = campaign(tmp_path)
-    write_png(tmp_path / "images/T01-L03-2026-05-01.png", np.zeros((32, 48, 3), np.uint8))
+    write_png(tmp_path / "images/T01-L03-2026-05-01.png", np.random.default_rng(5).integers(0, 255, (32, 48, 3), dtype=np.uint8))
     first = ingest.run(config, progress=False).set_index("file")
     assert "does not match" in first.loc["T01-L03-2026-05-01.png", "reason"]
     # Snakemake deletes a job's outputs before running it: the checks must not live only there.
@@ -152,3 +153,15 @@ def test_series_without_a_metadata_row_are_named(tmp_path, capsys):
     (tmp_path / "meta.csv").write_text("Tube,window,genotype\nT01,L01,WT\nT02,L01,mutA\n")
     with pytest.raises(ValueError, match="\\['Tube'\\] differ from file-name fields only in case"):
         ingest.run(config, progress=False)
+
+
+def test_a_blank_capture_is_rejected(tmp_path):
+    config = campaign(tmp_path)
+    write_png(tmp_path / "images/T01_L01_2026-05-15.png", np.full((32, 48, 3), 3, np.uint8))  # lights off
+    write_png(tmp_path / "images/T01_L02_2026-05-15.png", np.full((32, 48, 3), 255, np.uint8))  # overexposed
+    dim = np.random.default_rng(3).integers(0, 12, (32, 48, 3), dtype=np.uint8)  # dark, but an image
+    write_png(tmp_path / "images/T01_L03_2026-05-15.png", dim)
+    m = ingest.run(config, progress=False).set_index("file")
+    assert m.loc["T01_L01_2026-05-15.png", "reason"].startswith("blank image (every pixel near 3)")
+    assert m.loc["T01_L02_2026-05-15.png", "reason"].startswith("blank image (every pixel near 255)")
+    assert m.loc["T01_L03_2026-05-15.png", "status"] == "accepted"
