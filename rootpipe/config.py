@@ -55,6 +55,10 @@ def validate(config: dict) -> dict:
     except re.error as exc:
         raise ValueError(f"invalid rootpipe configuration:\n  filename_pattern: {config['filename_pattern']!r} "
                          f"is not a valid regular expression ({exc})") from None
+    edges = config["traits"]["diameter_classes_mm"]
+    if any(b <= a for a, b in zip(edges, edges[1:])):
+        raise ValueError(f"invalid rootpipe configuration:\n  traits.diameter_classes_mm: {edges} must increase "
+                         "(class edges in mm, e.g. [0.5, 1.0, 2.0])")
     segment = config["segment"]
     if segment["centreline_threshold"] is not None and segment["centreline_threshold"] >= segment["threshold"]:
         raise ValueError(f"invalid rootpipe configuration:\n  segment.centreline_threshold: "

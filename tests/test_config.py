@@ -35,3 +35,13 @@ def test_a_stage_slice_with_the_campaigns_fields_loads_and_the_whole_config_is_c
         {**fields, "filename_pattern": r"(?P<plant>P\d+)_(?P<date>\d+)_(?P<time>\d+)"}))
     with pytest.raises(ValueError, match="not a valid regular expression"):
         config.load({"filename_pattern": r"(?P<tube>T\d+"})
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"traits": {"diameter_classes_mm": [2.0, 0.5]}}, "traits.diameter_classes_mm"),
+    ({"segment": {"device": "gpu"}}, "segment.device"),
+    ({"track": {"max_shift": 50}}, "max_shift"),
+])
+def test_values_a_job_would_refuse_are_refused_up_front(change, key):
+    with pytest.raises(ValueError, match=key):
+        config.load(change)

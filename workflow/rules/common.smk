@@ -11,6 +11,10 @@ from rootpipe.segment import model_path
 # at the start: a value only a job would refuse would otherwise cost outputs Snakemake deletes
 # before running that job.
 try:
+    # Before defaults fill pixel_size_mm in: both set by the user is a contradiction.
+    if config.get("dpi") and config.get("pixel_size_mm") is not None:
+        raise ValueError(f"invalid rootpipe configuration:\n  both pixel_size_mm ({config['pixel_size_mm']}) "
+                         f"and dpi ({config['dpi']}) are set; keep one and set the other to null")
     validate(config)
     check_filename_fields(config)
     pixel_size_mm(config)
