@@ -29,5 +29,9 @@ default-model: install
 	$(BIN)/rootpipe train --synthetic build/synthetic-training --out rootpipe/models/default.safetensors \
 		--epochs 8 --steps 60 --batch 8 --tile 256 --threads 2
 
+# The demo and its results only: a real campaign's results/ (config.yaml not pointing at the demo) stays.
 clean:
+	@if [ -d results ] && ! grep -q '^input_dir: demo/images' config/config.yaml; then \
+		echo "make clean: results/ is not the demo's (config/config.yaml input_dir is not demo/images); remove it by hand"; \
+		exit 1; fi
 	rm -rf results demo .snakemake

@@ -368,8 +368,8 @@ def main(argv=None) -> int:
     p.add_argument("--sigmas", type=float, nargs="+", default=[1.5, 3.0, 5.0],
                    help="segment.ridge_sigmas_px (default: the shipped 1.5 3 5)")
     p.add_argument("--threshold", type=float, default=0.5, help="segment.threshold (default 0.5)")
-    p.add_argument("--max-shift-px", type=float, nargs="+", default=[50.0, 160.0],
-                   help="track.max_shift_px values, one workflow run each (default 50 = shipped, and 160)")
+    p.add_argument("--max-shift-px", type=float, nargs="+", default=[150.0],
+                   help="track.max_shift_px values, one workflow run each (default 150, the shipped value)")
     p.add_argument("--min-quality", type=float, default=0.05, help="track.min_quality (default 0.05)")
     p.add_argument("--sweep", action="store_true", help="add the classical-segmentation settings table")
     p.add_argument("--no-write", action="store_true", help="do not touch docs/growth.md")
