@@ -20,7 +20,7 @@ from .decode import UnreadableImage, read_image
 
 ACCEPTED, REJECTED = "accepted", "rejected"
 BATCH_COLUMNS = ["image_id", "path", "series", "timestamp"]
-#: columns a decode check fills; reused from the last manifest when a file is unchanged
+#: columns a decode check fills; reused from the checks cache when a file is unchanged
 CHECK_COLUMNS = ["status", "reason", "content_hash", "height_px", "width_px", "channels", "dtype"]
 CHECK_KEY = ["path", "size_bytes", "mtime_ns"]
 #: manifest columns a metadata table cannot join on (series and session it can)
@@ -267,8 +267,8 @@ def _reject_repeats(manifest: pd.DataFrame) -> None:
         if repeat.any():
             first = order[~repeat].set_index(columns)["path"]
             rows = order.index[repeat]
-            manifest.loc[rows, "reason"] = [why.format(first[tuple(k)]) for k in order.loc[rows, columns].itertuples(
-                index=False)]
+            keys = order.loc[rows, columns].itertuples(index=False)
+            manifest.loc[rows, "reason"] = [why.format(first[tuple(k)]) for k in keys]
             manifest.loc[rows, ["status", "image_id"]] = [REJECTED, None]
             order = order[~repeat]
 

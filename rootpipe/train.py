@@ -192,7 +192,8 @@ def check_settings(*, out, init, epochs, steps_per_epoch, batch, tile, root_frac
         raise ValueError(f"augmentation must be 'full' or 'light', not {augmentation!r}")
     out = Path(out)
     if out.is_dir():
-        raise ValueError(f"--out {out} is a folder; give the checkpoint's file name, e.g. {out / 'model.safetensors'}")
+        raise ValueError(f"--out {out} is a folder; give the checkpoint's file name, "
+                         f"e.g. {out / 'model.safetensors'}")
     if init is not None and out.exists() and out.resolve() == Path(init).resolve():
         raise ValueError(f"--out {out} is the --init checkpoint: the first epoch would replace it, "
                          "whatever its score; write the fine-tuned model to a new file")

@@ -39,7 +39,8 @@ def test_new_timepoint_keeps_ids_and_old_batch_files(tmp_path):
     first = ingest.run(config, progress=False)
     old_batch = tmp_path / "results/batches/2026-05-01-001.tsv"
     os.utime(old_batch, (1, 1))  # a recognisable mtime: a rewrite would change it
-    write_png(tmp_path / "images/T01_L01_2026-05-15.png", np.random.default_rng(5).integers(0, 255, (32, 48, 3), dtype=np.uint8))
+    new_image = np.random.default_rng(5).integers(0, 255, (32, 48, 3), dtype=np.uint8)
+    write_png(tmp_path / "images/T01_L01_2026-05-15.png", new_image)
     second = ingest.run(config, progress=False)
     assert set(first["image_id"]) < set(second["image_id"])
     assert old_batch.stat().st_mtime == 1
@@ -85,7 +86,8 @@ def test_unchanged_files_are_not_decoded_again(tmp_path, monkeypatch):
     calls = []
     real = ingest.check_file
     monkeypatch.setattr(ingest, "check_file", lambda p: calls.append(p) or real(p))
-    write_png(tmp_path / "images/T01_L01_2026-05-15.png", np.random.default_rng(5).integers(0, 255, (32, 48, 3), dtype=np.uint8))
+    new_image = np.random.default_rng(5).integers(0, 255, (32, 48, 3), dtype=np.uint8)
+    write_png(tmp_path / "images/T01_L01_2026-05-15.png", new_image)
     ingest.run(config, progress=False)
     assert [os.path.basename(p) for p in calls] == ["T01_L01_2026-05-15.png"]
 
@@ -130,7 +132,8 @@ def test_a_retake_and_a_copy_under_another_date_are_rejected(tmp_path):
 
 def test_decode_checks_survive_a_deleted_manifest_and_name_rejections_do_not_go_stale(tmp_path, monkeypatch):
     config = campaign(tmp_path)
-    write_png(tmp_path / "images/T01-L03-2026-05-01.png", np.random.default_rng(5).integers(0, 255, (32, 48, 3), dtype=np.uint8))
+    write_png(tmp_path / "images/T01-L03-2026-05-01.png",
+              np.random.default_rng(5).integers(0, 255, (32, 48, 3), dtype=np.uint8))
     first = ingest.run(config, progress=False).set_index("file")
     assert "does not match" in first.loc["T01-L03-2026-05-01.png", "reason"]
     # Snakemake deletes a job's outputs before running it: the checks must not live only there.
