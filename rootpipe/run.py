@@ -78,7 +78,9 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
         report = results / "report.html"
         if report.exists() and report.stat().st_mtime >= started - 1:
             print(f"rootpipe run: done. Report: {report.resolve()}")
-            _say_rejections(results)
+        manifest = results / "manifest.parquet"
+        if manifest.exists() and manifest.stat().st_mtime >= started - 1:  # ingest ran this time
+            _say_ingest(results)
     return status
 
 
@@ -104,9 +106,15 @@ def _claim(results: Path) -> str | None:
     return None
 
 
-def _say_rejections(results: Path) -> None:
+def _say_ingest(results: Path) -> None:
+    """Repeat ingest's warnings and count its rejections: its log is not on the console."""
     import pandas as pd
 
+    log = results / "logs" / "ingest.log"
+    if log.exists():
+        for line in log.read_text().splitlines():
+            if line.startswith("ingest: warning:"):
+                print(f"rootpipe run: {line}")
     manifest = pd.read_parquet(results / "manifest.parquet", columns=["status", "reason"])
     rejected = manifest[manifest["status"] == "rejected"]
     if len(rejected):
