@@ -1841,13 +1841,30 @@ def measure(mask, pixel_size_mm=1.0,
           ``total_length_mm``, ``projected_area_mm2``,
           ``surface_area_mm2`` and ``volume_mm3``.
 
-        An empty mask gives zeros for every key.
+        An empty mask gives zero for every total and count, and NaN for what
+        is undefined without roots (``UNDEFINED_WITHOUT_LENGTH``: diameters,
+        branching frequency, orientation; ``UNDEFINED_WITHOUT_AREA``: solidity,
+        width/depth ratio), so that a mean over images is not pulled towards 0
+        by those without roots.
     """
     edges = _class_edges(diameter_classes_mm)
     a = _analyse(mask, pixel_size_mm, min_object_area_mm2=min_object_area_mm2,
                  fill_holes_area_mm2=fill_holes_area_mm2,
                  spur_factor=spur_factor)
-    return _traits(a, float(pixel_size_mm), edges)
+    out = _traits(a, float(pixel_size_mm), edges)
+    if out["total_length_mm"] == 0:
+        out.update(dict.fromkeys(UNDEFINED_WITHOUT_LENGTH, float("nan")))
+    if out["network_area_mm2"] == 0:
+        out.update(dict.fromkeys(UNDEFINED_WITHOUT_AREA, float("nan")))
+    return out
+
+
+#: traits that are ratios over root length: NaN, not 0, for an image without any
+UNDEFINED_WITHOUT_LENGTH = ("mean_diameter_mm", "median_diameter_mm", "max_diameter_mm",
+                            "branching_frequency_per_mm", "mean_orientation_deg", "shallow_angle_fraction",
+                            "medium_angle_fraction", "steep_angle_fraction")
+#: traits that are ratios over the root pixels' extent: NaN for an image without any
+UNDEFINED_WITHOUT_AREA = ("solidity", "width_depth_ratio")
 
 
 def branches(mask, pixel_size_mm=1.0, *, min_object_area_mm2=0.0,

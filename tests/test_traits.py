@@ -346,7 +346,9 @@ def test_empty_mask():
     m = np.zeros((50, 40), np.uint8)
     r = traits.measure(m)
     assert list(r) == traits.TRAIT_KEYS
-    assert all(v == 0 for v in r.values())
+    undefined = {*traits.UNDEFINED_WITHOUT_LENGTH, *traits.UNDEFINED_WITHOUT_AREA}
+    assert undefined <= set(r) and all(np.isnan(r[k]) for k in undefined)  # no roots: no mean diameter
+    assert all(v == 0 for k, v in r.items() if k not in undefined)
     b = traits.branches(m)
     assert isinstance(b, pd.DataFrame) and len(b) == 0
     assert list(b.columns) == traits.BRANCH_COLUMNS
@@ -397,9 +399,9 @@ def test_cleaning_removes_specks_and_fills_holes():
     assert raw["n_components"] == 2 and clean["n_components"] == 1
     assert clean["network_area_mm2"] == pytest.approx(11 * 160 * px * px)
     assert clean["n_branch_points"] == 0 and clean["n_tips"] == 2
-    # Everything cleaned away: zeros, not errors.
+    # Everything cleaned away: zeros (NaN where undefined without roots), not errors.
     gone = traits.measure(m, px, min_object_area_mm2=1e6)
-    assert all(v == 0 for v in gone.values())
+    assert all(v == 0 or np.isnan(v) for v in gone.values()) and np.isnan(gone["mean_diameter_mm"])
 
 
 def test_thin_matches_skimage():
