@@ -57,7 +57,19 @@ def main() -> None:
     text = table.to_markdown(index=False, floatfmt=".3f") if hasattr(table, "to_markdown") else table.to_string()
     print(text)
     if a.out:
-        a.out.write_text(a.out.read_text() + "\n" + text + "\n" if a.out.exists() else text + "\n")
+        a.out.write_text(replace_table(a.out.read_text(), text) if a.out.exists() else text + "\n")
+
+
+def replace_table(document: str, table: str) -> str:
+    """``document`` with its first table headed ``| images`` replaced by ``table`` (appended if none)."""
+    lines = document.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("| images")), None)
+    if start is None:
+        return document.rstrip("\n") + "\n\n" + table + "\n"
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return "\n".join([*lines[:start], *table.splitlines(), *lines[end:]]) + "\n"
 
 
 if __name__ == "__main__":

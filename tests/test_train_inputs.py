@@ -157,6 +157,8 @@ def test_checkpoint_headers_that_cannot_build_a_network_are_refused(tmp_path):
                   metadata={checkpoint.HEADER_KEY: meta})
         with pytest.raises(checkpoint.NotACheckpoint, match=f"{name}.safetensors"):
             checkpoint.read_header(tmp_path / f"{name}.safetensors")
+    with pytest.raises(ValueError, match="is a folder; give the .safetensors file"):
+        checkpoint.read_header(tmp_path)
     with pytest.raises(ValueError, match="unknown smp encoder 'mobilenetv2'"):
         checkpoint.build_model({"architecture": "Unet", "encoder": "mobilenetv2"})
 

@@ -31,6 +31,8 @@ def read_header(path: str | Path) -> dict:
     from safetensors import safe_open
 
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"checkpoint {path} is a folder; give the .safetensors file in it")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     hint = ("rootpipe only loads checkpoints written by `rootpipe train` (a .safetensors file "
