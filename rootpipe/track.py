@@ -312,11 +312,19 @@ def smooth_lengths(growth: pd.DataFrame, window: int) -> pd.Series:
     """Centred running median of ``total_length_mm`` within each series (``window`` timepoints).
 
     Damps a single badly segmented session without forcing the series to be
-    non-decreasing: roots do disappear from minirhizotron windows.
+    non-decreasing: roots do disappear from minirhizotron windows. The window
+    shrinks symmetrically towards a series' ends (the first and last timepoints
+    keep their own value): a one-sided window there would pull the latest,
+    longest measurement towards the earlier ones. An even ``window`` counts as
+    the next odd one.
     """
-    return (growth.sort_values(["series", "timestamp"])
-            .groupby("series")["total_length_mm"]
-            .transform(lambda v: v.rolling(window, center=True, min_periods=1).median()))
+    def centred(v: pd.Series) -> pd.Series:
+        values, half = v.to_numpy(float), window // 2
+        out = [np.nanmedian(values[i - h:i + h + 1])
+               for i in range(len(values)) for h in [min(half, i, len(values) - 1 - i)]]
+        return pd.Series(out, index=v.index)
+
+    return growth.sort_values(["series", "timestamp"]).groupby("series")["total_length_mm"].transform(centred)
 
 
 def summarise_groups(growth: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:

@@ -116,6 +116,9 @@ def test_smoothing_damps_one_bad_session_but_keeps_real_loss():
     smoothed = smooth_lengths(growth, 3).to_numpy()
     assert smoothed[2] == 20.0  # the dropout session
     assert smoothed[-1] < smoothed[-3]  # a real decline stays a decline
+    assert smoothed[0] == 10.0 and smoothed[-1] == 20.0  # the ends are not pulled towards their neighbours
+    rising = growth.assign(total_length_mm=[10.0, 20.0, 30.0, 40.0, 50.0, 60.0])
+    assert smooth_lengths(rising, 3).to_numpy()[-1] == 60.0  # a one-sided window gave 55
 
 
 def test_missing_session_gives_the_rate_over_the_longer_interval_and_is_reported(tmp_path):
