@@ -300,11 +300,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args, extra = parser().parse_known_args(argv)
-    if args.command == "run":
-        return args.func(args, extra)
-    if extra:
+    if args.command != "run" and extra:
         parser().error(f"unrecognised arguments: {' '.join(extra)}")
     try:
+        if args.command == "run":  # its exit status is Snakemake's
+            return args.func(args, extra)
         args.func(args)
     except (OSError, ValueError) as exc:
         print(f"rootpipe {args.command}: error: {exc}", file=sys.stderr)

@@ -81,6 +81,22 @@ def check_filename_fields(config: dict) -> None:
                          f"{list(groups)}")
 
 
+def check_campaign(config: dict) -> dict:
+    """The checks of a whole campaign config, as a run starts: :func:`validate` (filling defaults in
+    place), the file-name fields, the pixel size. Returns ``config``.
+
+    Before defaults are filled, ``pixel_size_mm`` and ``dpi`` both set is a contradiction (after, the
+    default ``pixel_size_mm`` would always be there).
+    """
+    if config.get("dpi") and config.get("pixel_size_mm") is not None:
+        raise ValueError(f"invalid rootpipe configuration:\n  both pixel_size_mm ({config['pixel_size_mm']}) "
+                         f"and dpi ({config['dpi']}) are set; keep one and set the other to null")
+    validate(config)
+    check_filename_fields(config)
+    pixel_size_mm(config)
+    return config
+
+
 def load(source: str | Path | dict | None) -> dict:
     """Load a configuration from a YAML file, an inline JSON object, or a dict.
 

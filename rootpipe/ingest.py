@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path, write_text_if_changed
+from .config import check_filename_fields
 from .decode import UnreadableImage, read_image
 
 ACCEPTED, REJECTED = "accepted", "rejected"
@@ -65,11 +66,9 @@ def parse_names(files: pd.DataFrame, pattern: str, series_fields, timestamp_fiel
     with ``_`` and ``timestamp`` parses the timestamp fields joined by a space.
     Rows that do not match get ``reason`` set.
     """
+    check_filename_fields({"filename_pattern": pattern, "series_fields": series_fields,
+                           "timestamp_fields": timestamp_fields})
     regex = re.compile(pattern)
-    missing = [f for f in [*series_fields, *timestamp_fields] if f not in regex.groupindex]
-    if missing:
-        raise ValueError(f"filename_pattern has no named group for {missing}; "
-                         f"its groups are {list(regex.groupindex)}")
     groups = files["file"].str.extract(regex)
     if groups.empty:
         groups = pd.DataFrame(index=files.index, columns=list(regex.groupindex))

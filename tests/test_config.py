@@ -45,3 +45,18 @@ def test_a_stage_slice_with_the_campaigns_fields_loads_and_the_whole_config_is_c
 def test_values_a_job_would_refuse_are_refused_up_front(change, key):
     with pytest.raises(ValueError, match=key):
         config.load(change)
+
+
+def test_a_campaign_may_not_set_both_pixel_size_and_dpi():
+    with pytest.raises(ValueError, match="both pixel_size_mm \\(0.05\\) and dpi \\(600\\) are set"):
+        config.check_campaign({"pixel_size_mm": 0.05, "dpi": 600})
+    assert config.pixel_size_mm(config.check_campaign({"dpi": 600})) == 25.4 / 600  # the default stays out of it
+
+
+def test_rootpipe_run_names_a_bad_config_without_a_traceback(tmp_path, capsys):
+    from rootpipe.cli import main
+
+    bad = tmp_path / "campaign.yaml"
+    bad.write_text("segment:\n  treshold: 0.3\n")
+    assert main(["run", "--configfile", str(bad), "-n"]) == 2
+    assert "rootpipe run: error: invalid rootpipe configuration" in capsys.readouterr().err

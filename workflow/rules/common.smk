@@ -4,20 +4,13 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from rootpipe.config import check_filename_fields, pixel_size_mm, validate
+from rootpipe.config import check_campaign
 from rootpipe.segment import model_path
 
-# rootpipe's own validation (the schema, defaults filled in, and the checks across keys), here
-# at the start: a value only a job would refuse would otherwise cost outputs Snakemake deletes
-# before running that job.
+# All of rootpipe's checks (defaults filled in), here at the start: a value only a job would
+# refuse would otherwise cost the outputs Snakemake deletes before running that job.
 try:
-    # Before defaults fill pixel_size_mm in: both set by the user is a contradiction.
-    if config.get("dpi") and config.get("pixel_size_mm") is not None:
-        raise ValueError(f"invalid rootpipe configuration:\n  both pixel_size_mm ({config['pixel_size_mm']}) "
-                         f"and dpi ({config['dpi']}) are set; keep one and set the other to null")
-    validate(config)
-    check_filename_fields(config)
-    pixel_size_mm(config)
+    check_campaign(config)
 except ValueError as exc:
     raise WorkflowError(f"{exc}\n(config file: {', '.join(map(str, workflow.configfiles))})") from None
 
