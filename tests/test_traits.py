@@ -189,6 +189,28 @@ def test_junction_does_not_inflate_max_diameter():
     assert r["max_diameter_mm"] <= 9 + 0.5
 
 
+@pytest.mark.parametrize("w", [3, 6, 9])
+@pytest.mark.parametrize("turn", [60, 90, 120])
+def test_sharp_bend_does_not_inflate_max_diameter(w, turn):
+    # At a bend the shortest chord through the corner runs from the inner
+    # to the outer corner (1.2 w at a right angle, 2 w at 120 degrees).
+    th = np.deg2rad(turn)
+    a, b = np.array([200.3, 100.7]), np.array([200.3, 200.2])
+    c = b + 100 * np.array([np.sin(th), np.cos(th)])
+    r = traits.measure(draw((420, 420), [(a, b), (b, c)], w))
+    assert w - 0.5 <= r["max_diameter_mm"] <= w + 0.5
+
+
+def test_max_diameter_keeps_a_thick_stretch():
+    # A stretch 10 px wide and 40 px long on a 4 px root is real, not a
+    # bend artefact: the local median must not remove it.
+    m = draw((200, 300), [((100.3, 20.2), (100.3, 280.6))], 4)
+    m |= draw((200, 300), [((100.3, 130.2), (100.3, 170.6))], 10)
+    r = traits.measure(m)
+    assert 9.5 <= r["max_diameter_mm"] <= 10.5
+    assert r["median_diameter_mm"] == pytest.approx(4, abs=0.3)
+
+
 # --------------------------------------------------------------------------
 # topology
 # --------------------------------------------------------------------------
@@ -633,6 +655,8 @@ def test_measure_all_is_measure_branches_and_paths():
 
 
 def test_measure_batch_writes_traits_branches_and_rsml(tmp_path):
+    import xml.etree.ElementTree as ET
+
     import zarr
 
     from rootpipe.measure import measure_batch
@@ -641,7 +665,7 @@ def test_measure_batch_writes_traits_branches_and_rsml(tmp_path):
     store = tmp_path / "seg.zarr"
     root = zarr.open_group(store, mode="w")
     masks = {"img_a": _mixed_network(), "img_b": np.zeros((50, 60), bool)}
-    root.attrs["rootpipe"] = {"images": list(masks)}
+    root.attrs["rootpipe"] = {"images": list(masks), "files": ["T1 day3.png", "T2 day3.tif"]}
     for image_id, mask in masks.items():
         root.create_group(image_id).create_array("mask", data=mask.astype(np.uint8))
     settings = {"min_object_area_mm2": 0.0, "fill_holes_area_mm2": 0.0,
@@ -663,6 +687,10 @@ def test_measure_batch_writes_traits_branches_and_rsml(tmp_path):
     roots = read_rsml(tmp_path / "rsml" / "b1" / "img_a.rsml")
     assert total_length(roots) * 0.1 == pytest.approx(a_total, rel=1e-4)
     assert read_rsml(tmp_path / "rsml" / "b1" / "img_b.rsml") == []
+    # RSML viewers find the image by its file name; file-key joins the tables.
+    meta = ET.parse(tmp_path / "rsml" / "b1" / "img_a.rsml").getroot().find("metadata")
+    assert meta.findtext("image/name") == "T1 day3.png"
+    assert meta.findtext("file-key") == "img_a"
     # The old call still works and writes only the traits table.
     again = measure_batch(store, tmp_path / "t2.parquet", 0.1,
                           {"min_object_area_mm2": 0.0})
