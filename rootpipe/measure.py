@@ -72,7 +72,8 @@ def measure_batch(segmentation_store: str | Path, out: str | Path, pixel_size_mm
     branches_out : optional parquet of every image's branches, one row per branch
         (``image_id`` + :data:`rootpipe.traits.BRANCH_COLUMNS`).
     rsml_dir : optional folder, written as a whole (atomically), with one
-        ``{image_id}.rsml`` per image: the branches' centre-lines and diameters.
+        ``{image_id}.rsml`` per image: the branches' centre-lines and diameters,
+        naming the source image file and, as ``file-key``, the ``image_id``.
 
     Returns
     -------
@@ -81,6 +82,8 @@ def measure_batch(segmentation_store: str | Path, out: str | Path, pixel_size_mm
     """
     root = zarr.open_group(segmentation_store, mode="r")
     image_ids = list(root.attrs["rootpipe"]["images"])
+    # RSML names the image file; stores made before the file names were kept give the image_id
+    files = dict(zip(image_ids, root.attrs["rootpipe"].get("files") or image_ids))
     opts = measure_options(settings)
     want_branches = branches_out is not None or rsml_dir is not None
 
@@ -100,7 +103,8 @@ def measure_batch(segmentation_store: str | Path, out: str | Path, pixel_size_mm
                 write_rsml(result.paths, rsml_tmp / f"{image_id}.rsml",
                            plant_ids=table["component_id"].to_numpy(),
                            labels=[BRANCH_TYPE_LABELS[t] for t in table["branch_type"]],
-                           image_name=image_id, pixel_size_mm=pixel_size_mm)
+                           image_name=files[image_id], file_key=image_id,
+                           pixel_size_mm=pixel_size_mm)
             table.insert(0, "image_id", image_id)
             return {"image_id": image_id, **result.traits}, table
 

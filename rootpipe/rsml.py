@@ -92,7 +92,7 @@ def _fmt(v: float) -> str:
 
 
 def write_rsml(paths, path, *, plant_ids=None, labels=None, image_name=None,
-               pixel_size_mm=None, software="rootpipe") -> Path:
+               file_key=None, pixel_size_mm=None, software="rootpipe") -> Path:
     """Write root centre-lines with diameters as an RSML 1.0 file.
 
     Parameters
@@ -110,7 +110,9 @@ def write_rsml(paths, path, *, plant_ids=None, labels=None, image_name=None,
         ``label`` attribute of each root, e.g. branch type names
         (:data:`BRANCH_TYPE_LABELS`). Default: ``"branch"``.
     image_name : str, optional
-        Written as the metadata's ``file-key`` and ``image/name``.
+        The image's file name, written as the metadata's ``image/name``.
+    file_key : str, optional
+        Written as the metadata's ``file-key`` (default: `image_name`).
     pixel_size_mm : float, optional
         With it the metadata say ``unit=mm`` and ``resolution`` = px per mm;
         without, ``unit=pixel`` and ``resolution=1``. Coordinates and
@@ -141,8 +143,10 @@ def write_rsml(paths, path, *, plant_ids=None, labels=None, image_name=None,
     ET.SubElement(meta, "last-modified").text = (
         datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     ET.SubElement(meta, "software").text = software
-    if image_name is not None:
-        ET.SubElement(meta, "file-key").text = str(image_name)
+    if file_key is None:
+        file_key = image_name
+    if file_key is not None:
+        ET.SubElement(meta, "file-key").text = str(file_key)
     # Declared where SmartRoot declares its diameter function.
     defs = ET.SubElement(meta, "property-definitions")
     fd = ET.SubElement(defs, "property-definition")

@@ -296,7 +296,8 @@ def tile_batch(batch, out_store: str | Path, chunk_px: int = 512, levels: int = 
 
     with atomic_path(out_store) as tmp:
         root = zarr.open_group(tmp, mode="w")
-        root.attrs["rootpipe"] = {"stage": "tile", "images": list(batch["image_id"])}
+        root.attrs["rootpipe"] = {"stage": "tile", "images": list(batch["image_id"]),
+                                  "files": [Path(p).name for p in batch["path"]]}
         with contextlib.ExitStack() as stack:
             opened: list = []
             stack.callback(lambda: [f.close() for f in opened])

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -184,10 +185,14 @@ def test_killed_during_segmentation_then_rerun_gives_the_same_tables(campaign, t
                         "precision": "fp32"},
             # A group name of the campaign's own: every stage must run with it, track included.
             "filename_pattern": r"(?P<tube>T\d+)_(?P<window>L\d+)_(?P<day>\d{4}-\d{2}-\d{2})",
-            "timestamp_fields": ["day"]}
+            "timestamp_fields": ["day"], "traits": {"rsml": True}}
     dates = dates_of(campaign)[:2]
     clean = make_run_dir(tmp_path / "clean", campaign, dates, **unet)
     rootpipe(clean, "run", "--configfile", "config.yaml")
+    # Each RSML file names its source image file (viewers open the image by it).
+    names = {ET.parse(f).getroot().findtext("metadata/image/name")
+             for f in (clean / "results/rsml").rglob("*.rsml")}
+    assert names == {f.name for f in (clean / "campaign/images").iterdir()}
 
     killed = make_run_dir(tmp_path / "killed", campaign, dates, **unet)
     seg_dir = killed / "results/segmentation"

@@ -174,6 +174,8 @@ def segment_batch(images_store: str | Path, out_store: str | Path, settings: dic
         segmenter = make_segmenter(settings, threads)
         resolved = segmenter.settings
         root.attrs["rootpipe"] = {"stage": "segment", "images": image_ids,
+                                  # source file names, for RSML (older tile stores lack them)
+                                  "files": images.attrs["rootpipe"].get("files"),
                                   "settings": {k: settings[k] for k in sorted(settings)},
                                   "resolved": {k: resolved[k] for k in ("batch_tiles", "precision")
                                                if k in resolved}}
