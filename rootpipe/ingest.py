@@ -28,6 +28,9 @@ CHECK_KEY = ["path", "size_bytes", "mtime_ns"]
 FILE_COLUMNS = {"path", "file", "size_bytes", "mtime_ns", "timestamp", "image_id", "batch", *CHECK_COLUMNS}
 #: decode checks kept between runs (not a workflow output: Snakemake deletes those before a job)
 CHECKS_CACHE = Path("cache") / "ingest_checks.parquet"
+#: version of check_file's verdicts; bump it when they change (as when blank captures became
+#: rejections), so that cached checks of an earlier version are made again, once
+CHECK_VERSION = 2
 
 
 def scan(input_dir: str | Path, extensions) -> pd.DataFrame:
@@ -227,7 +230,7 @@ def _build(config, previous, threads, progress) -> tuple[pd.DataFrame, pd.DataFr
                          config["timestamp_fields"], config["timestamp_format"])
     name_reason = parsed.pop("reason")
     manifest = check_files(parsed, previous, threads=threads, progress=progress)
-    checks = manifest[CHECK_KEY + CHECK_COLUMNS].copy()
+    checks = manifest[CHECK_KEY + CHECK_COLUMNS].assign(check_version=CHECK_VERSION)
     # A file-name problem outranks a decode result: the file cannot be placed in time.
     bad_name = name_reason.notna().to_numpy()
     manifest.loc[bad_name, "status"] = REJECTED
@@ -316,13 +319,11 @@ def read_batch(path: str | Path) -> pd.DataFrame:
 def run(config: dict, threads: int = 1, progress: bool = True) -> pd.DataFrame:
     """The ingest stage: build the manifest incrementally and write its outputs."""
     results_dir = Path(config["results_dir"])
-    cache, old_manifest = results_dir / CHECKS_CACHE, results_dir / "manifest.parquet"
-    if cache.exists():
-        previous = pd.read_parquet(cache)
-    elif old_manifest.exists():  # a campaign from before the cache: its accepted rows are plain checks
-        previous = pd.read_parquet(old_manifest)
-        previous = previous[previous["status"] == ACCEPTED]
-    else:
+    cache = results_dir / CHECKS_CACHE
+    previous = pd.read_parquet(cache) if cache.exists() else None
+    if previous is not None and not previous.get("check_version", pd.Series([0])).eq(CHECK_VERSION).all():
+        print("ingest: the cached image checks were made by an earlier rootpipe; checking every image "
+              "again, once", flush=True)
         previous = None
     manifest, checks = _build(config, previous, threads, progress)
     cache.parent.mkdir(parents=True, exist_ok=True)

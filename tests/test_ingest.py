@@ -168,3 +168,18 @@ def test_a_blank_capture_is_rejected(tmp_path):
     assert m.loc["T01_L01_2026-05-15.png", "reason"].startswith("blank image (every pixel near 3)")
     assert m.loc["T01_L02_2026-05-15.png", "reason"].startswith("blank image (every pixel near 255)")
     assert m.loc["T01_L03_2026-05-15.png", "status"] == "accepted"
+
+
+def test_checks_cached_by_an_earlier_version_are_made_again(tmp_path, capsys):
+    # A campaign ingested before blank captures were rejected: its cache says the blank one is fine.
+    config = campaign(tmp_path)
+    write_png(tmp_path / "images/T01_L01_2026-05-15.png", np.full((32, 48, 3), 3, np.uint8))
+    ingest.run(config, progress=False)
+    cache = tmp_path / "results" / ingest.CHECKS_CACHE
+    old = pd.read_parquet(cache).drop(columns="check_version")
+    old["status"], old["reason"] = "accepted", None
+    old.to_parquet(cache)
+    m = ingest.run(config, progress=False).set_index("file")
+    assert "checking every image again" in capsys.readouterr().out
+    assert m.loc["T01_L01_2026-05-15.png", "reason"].startswith("blank image")
+    assert (pd.read_parquet(cache)["check_version"] == ingest.CHECK_VERSION).all()
