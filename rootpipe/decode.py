@@ -35,27 +35,95 @@ def read_image(path: str | Path) -> np.ndarray:
         raise UnreadableImage("empty file (0 bytes)")
     try:
         if path.suffix.lower() in TIFF_SUFFIXES:
-            import tifffile
-
-            with tifffile.TiffFile(path) as tif:
-                array = tif.pages[0].asarray()
+            array = _read_tiff(path)
         else:
-            from PIL import Image
-
-            with Image.open(path) as im:
-                im.load()  # raises on truncated data, unlike Image.open alone
-                if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                    array = np.asarray(im).astype(np.uint16, copy=False)
-                elif im.mode in ("1", "L", "RGB", "RGBA", "LA"):
-                    array = np.asarray(im)
-                else:
-                    array = np.asarray(im.convert("RGB"))
+            array = _read_pil(path)
     except UnreadableImage:
         raise
     except Exception as exc:  # every decoder failure is a recorded rejection
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UnreadableImage(f"cannot decode: {reason}") from exc
     return _check_shape(np.asarray(array))
+
+
+def _read_pil(path: Path) -> np.ndarray:
+    """JPEG, PNG and the rest of what Pillow reads, turned as the EXIF orientation says."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.load()  # raises on truncated data, unlike Image.open alone
+        orientation = im.getexif().get(EXIF_ORIENTATION, 1)
+        if _png_colour_depth(path) == 16:
+            # Pillow keeps only the high byte of 16-bit colour PNGs; OpenCV keeps all 16 bits.
+            import cv2
+
+            array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            array = array[..., [2, 1, 0, 3][:array.shape[-1]]]  # BGR(A) -> RGB(A)
+        elif im.mode in ("I;16", "I;16B", "I;16L", "I"):
+            array = np.asarray(im).astype(np.uint16, copy=False)
+        elif im.mode in ("1", "L", "RGB", "RGBA", "LA"):
+            array = np.asarray(im)
+        else:
+            array = np.asarray(im.convert("RGB"))
+    return orient(array, orientation)
+
+
+def _png_colour_depth(path: Path) -> int | None:
+    """Bit depth of a colour (RGB or RGBA) PNG from its header; None for anything else."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 26 or head[25] not in (2, 6):
+        return None
+    return head[24]
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    """The first page of a TIFF, in RGB or grey as displayed (photometric and orientation applied)."""
+    import tifffile
+    from tifffile import PHOTOMETRIC
+
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        photometric = page.photometric
+        if photometric not in (PHOTOMETRIC.MINISBLACK, PHOTOMETRIC.MINISWHITE, PHOTOMETRIC.RGB,
+                               PHOTOMETRIC.PALETTE, PHOTOMETRIC.YCBCR):
+            raise UnreadableImage(f"unsupported TIFF colour space {photometric.name}: export the image as "
+                                  "RGB or greyscale")
+        array = page.asarray()
+        orientation_tag = page.tags.get(EXIF_ORIENTATION)
+        orientation = int(orientation_tag.value) if orientation_tag is not None else 1
+        if photometric == PHOTOMETRIC.PALETTE:
+            colormap = page.colormap
+            if colormap is None:
+                raise UnreadableImage("palette TIFF without a colour map")
+            array = np.moveaxis(colormap[:, array], 0, -1)  # indices -> (H, W, 3) colours
+            if colormap.max() <= 255:
+                array = array.astype(np.uint8)
+        elif photometric == PHOTOMETRIC.MINISWHITE:  # 0 is white: invert to the usual sense
+            if array.dtype == bool:
+                array = ~array
+            elif array.dtype.kind in "ui":
+                array = np.iinfo(array.dtype).max - array
+            else:
+                array = np.nanmax(array) - array
+    return orient(array, orientation)
+
+
+#: EXIF/TIFF tag of the orientation in which a camera held the image
+EXIF_ORIENTATION = 274
+
+
+def orient(array: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn a decoded image as its EXIF/TIFF orientation tag (1-8) says, so that it lies as viewers show it.
+
+    Cameras store the sensor's rows and say how the camera was held; a campaign whose images
+    differ only in that tag must still give images of one size and one orientation.
+    """
+    turns = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+             5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1),
+             7: lambda a: a.swapaxes(0, 1)[::-1, ::-1], 8: lambda a: np.rot90(a, 1)}
+    turn = turns.get(int(orientation))
+    return array if turn is None else np.ascontiguousarray(turn(array))
 
 
 def _check_shape(array: np.ndarray) -> np.ndarray:
@@ -67,16 +135,41 @@ def _check_shape(array: np.ndarray) -> np.ndarray:
         raise UnreadableImage(f"image too small ({array.shape[0]}x{array.shape[1]} px)")
     if array.dtype.kind not in "uib" and array.dtype.kind != "f":
         raise UnreadableImage(f"unsupported pixel type {array.dtype}")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        raise UnreadableImage(f"{bad} pixels are NaN or infinite: export the image without them")
     return array
+
+
+def white_level(array: np.ndarray) -> float:
+    """The pixel value that stands for full brightness in a decoded image.
+
+    255 for 8 bits and 1 for a 1-bit image. Cameras write 10, 12 or 14 bits into 16-bit
+    containers, so deeper integers are taken at the smallest even bit depth that holds the
+    image's largest value (at least 8: 8-bit data in a 16-bit file stays 8-bit). Float images
+    within [0, 1] are taken at 1, others at their maximum.
+    """
+    if array.dtype == bool:
+        return 1.0
+    if array.dtype == np.uint8:
+        return 255.0
+    top = float(array.max(initial=0))
+    if array.dtype.kind == "f":
+        return 1.0 if top <= 1.0 else top
+    bits = max(8, int(top).bit_length())
+    bits += bits % 2
+    return float(2 ** bits - 1)
 
 
 def to_rgb8(array: np.ndarray) -> np.ndarray:
     """Convert a decoded image to (H, W, 3) uint8.
 
     Grey images are repeated over three channels and alpha is dropped, so
-    every model sees the same input layout. Deeper than 8 bits is scaled by
-    the image's own 99.9th percentile: 12-bit cameras write into 16-bit
-    containers and a fixed /257 would leave such images nearly black.
+    every model sees the same input layout. Deeper than 8 bits is scaled
+    from its :func:`white_level` to 255: a 12-bit camera's image in a 16-bit
+    file gives what the same pixels saved as 8 bits give (a fixed /257 would
+    leave it nearly black), and no image is stretched by its own contrast,
+    which would make traits depend on the file's bit depth.
     """
     if array.ndim == 3:
         if array.shape[-1] in (2, 4):
@@ -89,9 +182,5 @@ def to_rgb8(array: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(array)
     if array.dtype == bool:
         return array.astype(np.uint8) * 255
-    values = array.astype(np.float32)
-    low = float(values.min())
-    high = float(np.percentile(values, 99.9))
-    if high <= low:
-        high = low + 1.0
-    return np.clip((values - low) * (255.0 / (high - low)), 0, 255).astype(np.uint8)
+    scale = np.float32(255.0 / white_level(array))
+    return np.clip(np.rint(array.astype(np.float32) * scale), 0, 255).astype(np.uint8)

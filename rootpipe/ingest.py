@@ -17,7 +17,7 @@ import pandas as pd
 
 from .atomic import atomic_path, write_text_if_changed
 from .config import check_filename_fields
-from .decode import UnreadableImage, read_image
+from .decode import UnreadableImage, read_image, white_level
 
 ACCEPTED, REJECTED = "accepted", "rejected"
 BATCH_COLUMNS = ["image_id", "path", "series", "timestamp"]
@@ -30,7 +30,7 @@ FILE_COLUMNS = {"path", "file", "size_bytes", "mtime_ns", "timestamp", "image_id
 CHECKS_CACHE = Path("cache") / "ingest_checks.parquet"
 #: version of check_file's verdicts; bump it when they change (as when blank captures became
 #: rejections), so that cached checks of an earlier version are made again, once
-CHECK_VERSION = 2
+CHECK_VERSION = 3
 
 
 def scan(input_dir: str | Path, extensions) -> pd.DataFrame:
@@ -55,7 +55,11 @@ def scan(input_dir: str | Path, extensions) -> pd.DataFrame:
         for name in files:
             if name.startswith(".") or Path(name).suffix.lower() not in wanted:
                 continue
-            st = os.stat(os.path.join(root, name))
+            full = os.path.join(root, name)
+            try:
+                st = os.stat(full)
+            except FileNotFoundError:  # a broken link: recorded as rejected by check_file
+                st = os.lstat(full)
             rows.append((Path(root, name).as_posix(), name, st.st_size, st.st_mtime_ns))
     frame = pd.DataFrame(rows, columns=["path", "file", "size_bytes", "mtime_ns"])
     return frame.sort_values("path", ignore_index=True)
@@ -97,7 +101,12 @@ def check_file(path: str) -> dict:
     dict
         The ``CHECK_COLUMNS`` values for this file.
     """
-    data = Path(path).read_bytes()
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:  # a broken link, a file deleted or unreadable since the scan
+        target = f" (a link to {os.readlink(path)}, which does not exist)" if os.path.islink(path) else ""
+        return dict(status=REJECTED, reason=f"cannot read: {exc.strerror}{target}", content_hash=None,
+                    height_px=None, width_px=None, channels=None, dtype=None)
     digest = hashlib.blake2b(data, digest_size=4).hexdigest()
     try:
         array = read_image(path)
@@ -118,8 +127,8 @@ def blank_reason(array: np.ndarray) -> str | None:
     registered against it.
     """
     sample = array[::4, ::4].astype(np.float32)
-    spread = 2.0 * np.iinfo(array.dtype).max / 255 if array.dtype.kind in "ui" else 0.0
-    if float(sample.std()) <= spread:  # under 2 grey levels of 255
+    spread = 2.0 * white_level(array) / 255  # 2 grey levels of 255 at the image's own bit depth
+    if float(sample.std()) <= spread:
         return f"blank image (every pixel near {float(sample.mean()):.0f}): a failed capture?"
     return None
 

@@ -26,7 +26,7 @@ import numpy as np
 import zarr
 
 from .atomic import atomic_path
-from .decode import TIFF_SUFFIXES, read_image, to_rgb8
+from .decode import EXIF_ORIENTATION, TIFF_SUFFIXES, read_image, to_rgb8
 
 #: Rows of ``s0`` per shard of a tall image (rounded up to ``chunk_px * 2**(levels - 1)``).
 BAND_PX = 4096
@@ -228,7 +228,11 @@ def _tiff_bands(path: Path):
     page = tif.pages[0]
     shape = page.shape
     chunky = len(shape) == 2 or (len(shape) == 3 and shape[-1] in (1, 2, 3, 4) and page.planarconfig == 1)
-    if page.dtype != np.uint8 or not chunky or min(shape[:2]) < 8:
+    # Rows as stored are rows as shown only for plain grey or RGB with the default orientation.
+    orientation = page.tags.get(EXIF_ORIENTATION)
+    as_shown = (page.photometric in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.RGB)
+                and (orientation is None or int(orientation.value) == 1))
+    if page.dtype != np.uint8 or not chunky or not as_shown or min(shape[:2]) < 8:
         tif.close()
         return None
     source = zarr.open(page.aszarr(), mode="r")

@@ -50,6 +50,16 @@ def test_banded_tile_store_equals_the_whole_image_one(tmp_path, rgb, kind):
         np.testing.assert_array_equal(np.moveaxis(arr[:], 0, -1), level)
 
 
+def test_a_turned_tiff_is_not_read_band_by_band_as_stored(tmp_path, rgb):
+    # An orientation tag turns the whole image: bands of stored rows would be the wrong rows.
+    path = tmp_path / "img.tif"
+    tifffile.imwrite(path, rgb[:1200, :900], rowsperstrip=100, extratags=[(274, 3, 1, 6, True)])
+    batch = pd.DataFrame({"image_id": ["a"], "path": [str(path)]})
+    tile_batch(batch, tmp_path / "t.zarr", chunk_px=128, levels=1, band_px=500)
+    s0 = zarr.open_group(tmp_path / "t.zarr", mode="r")["a"]["s0"]
+    np.testing.assert_array_equal(np.moveaxis(s0[:], 0, -1), np.rot90(rgb[:1200, :900], -1))
+
+
 def test_small_images_keep_one_shard_per_level(tmp_path, rgb):
     batch = pd.DataFrame({"image_id": ["a"], "path": [str(write_png(tmp_path / "a.png", rgb[:400, :300]))]})
     tile_batch(batch, tmp_path / "s.zarr", chunk_px=128, levels=2, band_px=500)

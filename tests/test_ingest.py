@@ -183,3 +183,27 @@ def test_checks_cached_by_an_earlier_version_are_made_again(tmp_path, capsys):
     assert "checking every image again" in capsys.readouterr().out
     assert m.loc["T01_L01_2026-05-15.png", "reason"].startswith("blank image")
     assert (pd.read_parquet(cache)["check_version"] == ingest.CHECK_VERSION).all()
+
+
+def test_deep_images_are_judged_blank_at_their_own_bit_depth(tmp_path):
+    import tifffile
+
+    config = campaign(tmp_path)
+    rng = np.random.default_rng(4)
+    # A 12-bit camera's normal, low-contrast frame: not blank though its spread is small in 16 bits.
+    tifffile.imwrite(tmp_path / "images/T01_L01_2026-05-15.tif",
+                     rng.normal(2000, 60, (32, 48)).clip(0, 4095).astype(np.uint16))
+    tifffile.imwrite(tmp_path / "images/T01_L02_2026-05-15.tif",
+                     rng.normal(2000, 5, (32, 48)).clip(0, 4095).astype(np.uint16))  # a failed capture
+    m = ingest.run(config, progress=False).set_index("file")
+    assert m.loc["T01_L01_2026-05-15.tif", "status"] == "accepted"
+    assert m.loc["T01_L02_2026-05-15.tif", "reason"].startswith("blank image")
+
+
+def test_a_broken_link_is_rejected_and_the_rest_ingested(tmp_path):
+    config = campaign(tmp_path)
+    os.symlink(tmp_path / "gone.png", tmp_path / "images/T01_L01_2026-05-15.png")
+    m = ingest.run(config, progress=False).set_index("file")
+    assert m.loc["T01_L01_2026-05-15.png", "reason"] == (
+        f"cannot read: No such file or directory (a link to {tmp_path / 'gone.png'}, which does not exist)")
+    assert (m["status"] == "accepted").sum() == 4
