@@ -295,6 +295,24 @@ def series_signature(frames: pd.DataFrame, settings: dict, stamps: list) -> str:
 BOOKKEEPING = {"image_id", "batch", "path", "file", "session", "content_hash", "dtype", "timestamp"}
 
 
+def _to_parquet_signed(frame: pd.DataFrame, path: Path, signature: str) -> None:
+    """Write ``frame`` with ``signature`` in the parquet file's metadata (rows may be none)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    meta = {**(table.schema.metadata or {}), b"rootpipe_signature": signature.encode()}
+    pq.write_table(table.replace_schema_metadata(meta), path)
+
+
+def _parquet_signature(path: Path) -> str | None:
+    """The signature :func:`_to_parquet_signed` wrote, or None."""
+    import pyarrow.parquet as pq
+
+    value = (pq.read_schema(path).metadata or {}).get(b"rootpipe_signature")
+    return value.decode() if value is not None else None
+
+
 def series_metadata(traits: pd.DataFrame) -> pd.DataFrame:
     """Columns that describe a whole series (tube, window, genotype, treatment, ...).
 
@@ -412,18 +430,23 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
         cached = cache_dir / f"{series}.parquet"
         cached_roots, cached_state = cache_dir / f"{series}.roots.parquet", cache_dir / f"{series}.state.npz"
         resume = None
-        if cached.exists() and cached_roots.exists():
+        if cached.exists() and cached_roots.exists() and cached_state.exists():
             table = pd.read_parquet(cached)
-            if len(table) and (table["signature"] == signature).all():
+            # The three files are one result only if all carry the table's signature: a run
+            # stopped between their writes leaves roots or state of a later timepoint.
+            with np.load(cached_state) as npz:
+                state_ok = "signature" in npz and len(table) and str(npz["signature"]) == table["signature"].iloc[0]
+                saved = {"id_image": npz["id_image"], "next_id": int(npz["next_id"])} if state_ok else None
+            consistent = (saved is not None and (table["signature"] == table["signature"].iloc[0]).all()
+                          and _parquet_signature(cached_roots) == table["signature"].iloc[0])
+            if consistent and table["signature"].iloc[0] == signature:
                 return table.drop(columns="signature"), pd.read_parquet(cached_roots), "cached"
             # A new timepoint after the cached ones: carry on from the last cached frame.
             n = len(table)
-            if (0 < n < len(frames) and cached_state.exists() and list(table["image_id"]) ==
-                    list(frames["image_id"].iloc[:n]) and (table["signature"] ==
-                    series_signature(frames.iloc[:n], settings, stamps_of(frames.iloc[:n]))).all()):
-                with np.load(cached_state) as npz:
-                    resume = {"growth": table, "roots": pd.read_parquet(cached_roots),
-                              "id_image": npz["id_image"], "next_id": int(npz["next_id"])}
+            if (consistent and n < len(frames) and list(table["image_id"]) == list(frames["image_id"].iloc[:n])
+                    and table["signature"].iloc[0] == series_signature(frames.iloc[:n], settings,
+                                                                       stamps_of(frames.iloc[:n]))):
+                resume = {"growth": table, "roots": pd.read_parquet(cached_roots), **saved}
         if settings["register_on"] == "image":
             reference = lambda i: registration_image(
                 read_image_level(results / "images" / f"{batch_of[i]}.zarr", i, 0))
@@ -436,9 +459,10 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
                                     settings["min_quality"], resume=resume, state=state)
         with atomic_path(cached_state) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, id_image=state["id_image"], next_id=state["next_id"])
+                np.savez_compressed(fh, id_image=state["id_image"], next_id=state["next_id"],
+                                    signature=signature)
         with atomic_path(cached_roots) as tmp:
-            roots.to_parquet(tmp, index=False)
+            _to_parquet_signed(roots, tmp, signature)
         with atomic_path(cached) as tmp:  # written last: it is what marks the cache valid
             table.assign(signature=signature).to_parquet(tmp, index=False)
         return table, roots, "resumed" if resume else "tracked"

@@ -128,6 +128,10 @@ def test_lengths_agree_with_the_generator_truth(first_run, campaign):
 def test_new_timepoint_reruns_only_its_batches(first_run, campaign, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(first_run[0], run, symlinks=True)  # copy2 keeps mtimes: the copy is up to date
+    # One series' two-timepoint table, to fake a track job stopped after it wrote the three-timepoint
+    # roots and state files but before the table.
+    stale = next(f for f in (run / "results/growth").glob("*.parquet") if f.name.count(".") == 1)
+    stale_table = stale.read_bytes()
     old_store = run / "results/segmentation" / f"{dates_of(campaign)[0]}-001.zarr"
     before = old_store.stat().st_mtime_ns
     new_date = dates_of(campaign)[2]
@@ -142,10 +146,15 @@ def test_new_timepoint_reruns_only_its_batches(first_run, campaign, tmp_path):
     assert old_store.stat().st_mtime_ns == before
     assert f"{N_SERIES} carried on from their last cached timepoint" in (run / "results/logs/track.log").read_text()
     # Carrying on from the cache gives what tracking every timepoint afresh gives.
+    stale.write_bytes(stale_table)
+    rootpipe(run, "track", "results/traits.parquet", "stopped.parquet", "--config", "config.yaml", "--quiet")
+    roots_after_stop = pd.read_parquet(run / "roots.parquet")
     shutil.rmtree(run / "results/growth")
     rootpipe(run, "track", "results/traits.parquet", "afresh.parquet", "--config", "config.yaml", "--quiet")
     pd.testing.assert_frame_equal(pd.read_parquet(run / "results/growth.parquet"),
                                   pd.read_parquet(run / "afresh.parquet"))
+    pd.testing.assert_frame_equal(pd.read_parquet(run / "stopped.parquet"), pd.read_parquet(run / "afresh.parquet"))
+    pd.testing.assert_frame_equal(roots_after_stop, pd.read_parquet(run / "roots.parquet"))
     growth = pd.read_parquet(run / "results/growth.parquet")
     assert len(growth) == N_SERIES * 3
     assert "Nothing to be done" in rootpipe(run, "run", "--configfile", "config.yaml", "-n").stdout
