@@ -145,6 +145,10 @@ def check_files(files: pd.DataFrame, previous: pd.DataFrame | None, threads: int
     if previous is not None and set(key + CHECK_COLUMNS) <= set(previous.columns):
         known = previous[key + CHECK_COLUMNS]
     merged = files.merge(known, on=key, how="left", suffixes=("", "_known"))
+    # One column type whether or not anything was decoded: a type that changes with it changes the
+    # manifest's bytes, and Snakemake then re-runs collect, track and report for nothing.
+    for column in CHECK_COLUMNS:
+        merged[column] = merged[column].astype("object")
     todo = merged.index[merged["status"].isna()]
     if len(todo):
         from tqdm import tqdm
@@ -154,7 +158,6 @@ def check_files(files: pd.DataFrame, previous: pd.DataFrame | None, threads: int
                                 desc="ingest: checking images", unit="img", disable=not progress))
         checked = pd.DataFrame(results, index=todo)
         for column in CHECK_COLUMNS:
-            merged[column] = merged[column].astype("object")
             merged.loc[todo, column] = checked[column].astype("object")
     return merged
 
