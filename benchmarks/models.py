@@ -28,6 +28,19 @@ def synthetic_pairs(folder: Path, seed: int) -> pd.DataFrame:
                          "annotation_type": "mask"})
 
 
+def grey_copies(pairs: pd.DataFrame, folder: Path) -> pd.DataFrame:
+    """The same images as 8-bit greyscale PNGs (what many scanners and NIR cameras write)."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    images = []
+    for image in pairs["image"]:
+        out = folder / Path(image).name
+        cv2.imwrite(str(out), cv2.imread(image, cv2.IMREAD_GRAYSCALE))
+        images.append(str(out))
+    return pairs.assign(image=images)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -39,7 +52,9 @@ def main() -> None:
                "classical": {"method": "classical"}}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        sets = {"synthetic held-out (seed 2000)": synthetic_pairs(Path(tmp) / "held_out", 2000)}
+        held_out = synthetic_pairs(Path(tmp) / "held_out", 2000)
+        sets = {"synthetic held-out (seed 2000)": held_out,
+                "synthetic held-out, greyscale": grey_copies(held_out, Path(tmp) / "grey")}
         if (a.data / "pairs.csv").exists():
             test = read_pairs(a.data / "pairs.csv", "test")
             sets.update({f"{d} test": test[test["dataset"] == d] for d in DATASETS})

@@ -56,12 +56,17 @@ def mark_skeleton(labels: np.ndarray) -> np.ndarray:
     return out
 
 
+#: RGB -> luma weights (ITU-R BT.601, as OpenCV's and Pillow's grey conversion)
+GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
+
+
 def augment(rgb: np.ndarray, labels: np.ndarray, rng: np.random.Generator, tile: int,
             centre: tuple[int, int] | None = None, strength: str = "full"):
     """One random training tile of (rgb, labels) with geometric and photometric jitter.
 
     ``strength="full"``: scale 0.75–1.33, flips, 90° rotations, brightness/contrast/hue
-    jitter, blur and noise: what changes between cameras, sessions and soils.
+    jitter, greyscale (one tile in four), blur and noise: what changes between cameras,
+    sessions and soils.
     ``strength="light"``: flips, 90° rotations and ±10 % brightness/contrast at the
     native scale, for fine-tuning on one imaging setup, where the heavy jitter only
     makes a small network under-fit thin roots.
@@ -98,6 +103,8 @@ def augment(rgb: np.ndarray, labels: np.ndarray, rng: np.random.Generator, tile:
         hsv = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2HSV).astype(np.float32)
         hsv[..., 0] = (hsv[..., 0] + rng.uniform(-8, 8)) % 180
         img = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
+    if rng.random() < 0.25:  # flatbed scanners and NIR minirhizotron cameras write grey, repeated as RGB
+        img = np.repeat(img @ GREY_WEIGHTS, 3).reshape(img.shape)
     img = img * rng.uniform(0.7, 1.3) + rng.uniform(-30, 30)  # contrast, brightness
     if rng.random() < 0.3:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.5))
