@@ -7,6 +7,7 @@ never from a file's position in a listing, so new files never rename old ones.
 from __future__ import annotations
 
 import hashlib
+import filecmp
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -278,6 +279,12 @@ def _reject_repeats(manifest: pd.DataFrame) -> None:
                          (["content_hash", "size_bytes"], "the same bytes as {} (a copy filed under another "
                           "series or date?)")):
         repeat = order.duplicated(columns, keep="first")
+        if repeat.any() and "content_hash" in columns:
+            # The hash has 32 bits: among 100,000 same-size files one pair may share it by chance.
+            first = order[~repeat].set_index(columns)["path"]
+            same = [filecmp.cmp(path, first[tuple(key)], shallow=False) for path, key in
+                    zip(order.loc[repeat, "path"], order.loc[repeat, columns].itertuples(index=False))]
+            repeat.loc[repeat] = same
         if repeat.any():
             first = order[~repeat].set_index(columns)["path"]
             rows = order.index[repeat]

@@ -216,3 +216,16 @@ def test_a_rerun_with_nothing_new_writes_the_same_manifest_bytes(tmp_path):
     first = (tmp_path / "results/manifest.parquet").read_bytes()
     ingest.run(config, progress=False)
     assert (tmp_path / "results/manifest.parquet").read_bytes() == first
+
+
+def test_a_shared_hash_is_not_taken_for_a_copy_unless_the_bytes_agree(tmp_path, monkeypatch):
+    import tifffile
+
+    config = campaign(tmp_path)
+    rng = np.random.default_rng(8)
+    for stem in ("T02_L01_2026-05-01", "T02_L02_2026-05-01"):  # same size, different pixels
+        tifffile.imwrite(tmp_path / f"images/{stem}.tif", rng.integers(0, 255, (32, 48, 3), dtype=np.uint8))
+    real = ingest.check_file
+    monkeypatch.setattr(ingest, "check_file", lambda p: {**real(p), "content_hash": "0000beef"})  # a collision
+    m = ingest.run(config, progress=False).set_index("file")
+    assert (m.loc[["T02_L01_2026-05-01.tif", "T02_L02_2026-05-01.tif"], "status"] == "accepted").all()
