@@ -51,8 +51,11 @@ def scan(input_dir: str | Path, extensions) -> pd.DataFrame:
         )
     wanted = {e.lower() for e in extensions}
     rows = []
-    for root, dirs, files in os.walk(input_dir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    seen = set()  # real folders walked: a link back up the tree must not loop
+    for root, dirs, files in os.walk(input_dir, followlinks=True):
+        seen.add(os.path.realpath(root))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and os.path.realpath(os.path.join(root, d)) not in seen)
         for name in files:
             if name.startswith(".") or Path(name).suffix.lower() not in wanted:
                 continue

@@ -229,3 +229,14 @@ def test_a_shared_hash_is_not_taken_for_a_copy_unless_the_bytes_agree(tmp_path, 
     monkeypatch.setattr(ingest, "check_file", lambda p: {**real(p), "content_hash": "0000beef"})  # a collision
     m = ingest.run(config, progress=False).set_index("file")
     assert (m.loc[["T02_L01_2026-05-01.tif", "T02_L02_2026-05-01.tif"], "status"] == "accepted").all()
+
+
+def test_linked_folders_are_followed_once(tmp_path):
+    config = campaign(tmp_path)
+    elsewhere = tmp_path / "disk2/session3"
+    elsewhere.mkdir(parents=True)
+    write_png(elsewhere / "T01_L01_2026-05-15.png", np.random.default_rng(9).integers(0, 255, (32, 48, 3), np.uint8))
+    os.symlink(elsewhere, tmp_path / "images/session3")
+    os.symlink(tmp_path / "images", tmp_path / "images/loop")  # a link back up must not loop
+    m = ingest.run(config, progress=False)
+    assert (m["status"] == "accepted").sum() == 5 and len(m) == 5
