@@ -78,12 +78,13 @@ def _png_colour_depth(path: Path) -> int | None:
 
 
 def _read_tiff(path: Path) -> np.ndarray:
-    """The first page of a TIFF, in RGB or grey as displayed (photometric and orientation applied)."""
+    """The image of a TIFF (see :func:`_main_page`) in RGB or grey as displayed (photometric and
+    orientation applied)."""
     import tifffile
     from tifffile import PHOTOMETRIC
 
     with tifffile.TiffFile(path) as tif:
-        page = tif.pages[0]
+        page = _main_page(tif)
         photometric = page.photometric
         if photometric not in (PHOTOMETRIC.MINISBLACK, PHOTOMETRIC.MINISWHITE, PHOTOMETRIC.RGB,
                                PHOTOMETRIC.PALETTE, PHOTOMETRIC.YCBCR):
@@ -107,6 +108,20 @@ def _read_tiff(path: Path) -> np.ndarray:
             else:
                 array = np.nanmax(array) - array
     return orient(array, orientation)
+
+
+def _main_page(tif):
+    """The image of a TIFF: its one page, or the largest of several (a thumbnail or a reduced
+    copy beside it). Several pages of the largest size are a stack that names no one image."""
+    pages = list(tif.pages)
+    if len(pages) == 1:
+        return pages[0]
+    area = [p.imagelength * p.imagewidth for p in pages]
+    largest = [p for p, a in zip(pages, area) if a == max(area)]
+    if len(largest) > 1:
+        raise UnreadableImage(f"a stack of {len(largest)} images of {largest[0].imagewidth}x"
+                              f"{largest[0].imagelength} px: save one image per file")
+    return largest[0]
 
 
 #: EXIF/TIFF tag of the orientation in which a camera held the image

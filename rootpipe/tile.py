@@ -225,6 +225,9 @@ def _tiff_bands(path: Path):
         tif = tifffile.TiffFile(path)
     except Exception:
         return None  # read_image records why
+    if len(tif.pages) > 1:  # read_image picks the page
+        tif.close()
+        return None
     page = tif.pages[0]
     shape = page.shape
     chunky = len(shape) == 2 or (len(shape) == 3 and shape[-1] in (1, 2, 3, 4) and page.planarconfig == 1)

@@ -95,3 +95,15 @@ def test_bit_depth_does_not_change_the_8_bit_image(rng, bits):
     scene8[0, 0] = 200  # the deep file's brightest pixel decides its bit depth
     deep = (scene8.astype(np.float64) * (2 ** bits - 1) / 255).round().astype(np.uint16)
     assert np.abs(to_rgb8(deep).astype(int) - scene8).max() <= 1
+
+
+def test_a_multi_page_tiff_gives_its_largest_page_and_a_stack_is_refused(tmp_path, rng):
+    image = rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    with tifffile.TiffWriter(tmp_path / "thumb_first.tif") as tif:
+        tif.write(image[::4, ::4], photometric="rgb")  # a thumbnail first, as some scanners write
+        tif.write(image, photometric="rgb")
+    assert np.array_equal(read_image(tmp_path / "thumb_first.tif"), image)
+    tifffile.imwrite(tmp_path / "stack.tif", rng.integers(0, 255, (3, 60, 80), dtype=np.uint8),
+                     photometric="minisblack")
+    with pytest.raises(UnreadableImage, match="a stack of 3 images of 80x60 px"):
+        read_image(tmp_path / "stack.tif")
