@@ -74,10 +74,13 @@ def _reference_predict_tiled(image, predict, tile, overlap, batch_tiles, multipl
     image = np.pad(image, ((0, H - h), (0, W - w), (0, 0)), mode="reflect")
     tile_h, tile_w = min(tile, H), min(tile, W)
     ov_h, ov_w = min(overlap, tile_h // 2), min(overlap, tile_w // 2)
-    window = blend_window(tile_h, tile_w, ov_h, ov_w)
+    ys, xs = tile_starts(H, tile_h, ov_h, multiple), tile_starts(W, tile_w, ov_w, multiple)
+    # Ramps over the smallest actual overlap of neighbouring tiles (at most half a tile).
+    blend = lambda s, t, ov: ov if len(s) < 2 else int(min(t // 2, t - max(np.diff(s))))
+    window = blend_window(tile_h, tile_w, blend(ys, tile_h, ov_h), blend(xs, tile_w, ov_w))
     acc = np.zeros((H, W), np.float32)
     weight = np.zeros((H, W), np.float32)
-    starts = [(y, x) for y in tile_starts(H, tile_h, ov_h, multiple) for x in tile_starts(W, tile_w, ov_w, multiple)]
+    starts = [(y, x) for y in ys for x in xs]
     for i in range(0, len(starts), batch_tiles):
         group = starts[i:i + batch_tiles]
         probs = predict(np.stack([image[y:y + tile_h, x:x + tile_w] for y, x in group]))

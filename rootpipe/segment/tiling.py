@@ -66,6 +66,13 @@ def _padded_index(n: int, size: int, mode: str) -> np.ndarray:
     return idx
 
 
+def _blend_length(starts: list[int], tile: int, overlap: int) -> int:
+    """Ramp length (px) along one axis: the smallest overlap of neighbouring tiles, at most half a tile."""
+    if len(starts) < 2:
+        return overlap
+    return int(min(tile // 2, tile - max(np.diff(starts))))
+
+
 def predict_rows(read_rows: Callable[[int, int], np.ndarray], shape: tuple[int, int],
                  predict: Callable[[np.ndarray], np.ndarray], tile: int = 512, overlap: int = 64,
                  batch_tiles: int = 4, multiple: int = 32, prefetch: bool = True
@@ -96,9 +103,11 @@ def predict_rows(read_rows: Callable[[int, int], np.ndarray], shape: tuple[int, 
     mode = "reflect" if pad_h < h and pad_w < w else "edge"
     col_index = _padded_index(W, w, mode) if pad_w else None
     ov_h, ov_w = min(overlap, tile_h // 2), min(overlap, tile_w // 2)
-    window = blend_window(tile_h, tile_w, ov_h, ov_w)
     ys = tile_starts(H, tile_h, ov_h, multiple)
     xs = tile_starts(W, tile_w, ov_w, multiple)
+    # Tiles spread evenly overlap by more than asked; blending over the whole of the smallest
+    # actual overlap gives less weight to each tile's edge, where it lacks context.
+    window = blend_window(tile_h, tile_w, _blend_length(ys, tile_h, ov_h), _blend_length(xs, tile_w, ov_w))
     starts = [(r, x) for r in range(len(ys)) for x in xs]
 
     def read_padded(r: int) -> np.ndarray:
