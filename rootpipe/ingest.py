@@ -6,8 +6,8 @@ never from a file's position in a listing, so new files never rename old ones.
 """
 from __future__ import annotations
 
-import hashlib
 import filecmp
+import hashlib
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
