@@ -81,6 +81,15 @@ def check_filename_fields(config: dict) -> None:
                          f"{list(groups)}")
 
 
+def check_input_dir(input_dir: str | Path) -> Path:
+    """``input_dir`` as a Path; FileNotFoundError saying what to set if it is not a folder."""
+    input_dir = Path(input_dir)
+    if not input_dir.is_dir():
+        raise FileNotFoundError(f"input_dir {input_dir} is not a folder: set input_dir in the config to the "
+                                "folder that holds the campaign's images")
+    return input_dir
+
+
 def check_campaign(config: dict) -> dict:
     """The checks of a whole campaign config, as a run starts: :func:`validate` (filling defaults in
     place), the file-name fields, the pixel size. Returns ``config``.

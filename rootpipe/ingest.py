@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path, write_text_if_changed
-from .config import check_filename_fields
+from .config import check_filename_fields, check_input_dir
 from .decode import UnreadableImage, read_image, white_level
 
 ACCEPTED, REJECTED = "accepted", "rejected"
@@ -43,12 +43,7 @@ def scan(input_dir: str | Path, extensions) -> pd.DataFrame:
         ``path`` (relative to the working directory, as ``input_dir`` was given),
         ``file`` (name), ``size_bytes``, ``mtime_ns``; sorted by path.
     """
-    input_dir = Path(input_dir)
-    if not input_dir.is_dir():
-        raise FileNotFoundError(
-            f"input_dir {input_dir} is not a folder: set input_dir in config/config.yaml "
-            "to the folder that holds the campaign's images"
-        )
+    input_dir = check_input_dir(input_dir)
     wanted = {e.lower() for e in extensions}
     rows = []
     seen = set()  # real folders walked: a link back up the tree must not loop
@@ -282,19 +277,17 @@ def _reject_repeats(manifest: pd.DataFrame) -> None:
                          (["content_hash", "size_bytes"], "the same bytes as {} (a copy filed under another "
                           "series or date?)")):
         repeat = order.duplicated(columns, keep="first")
-        if repeat.any() and "content_hash" in columns:
+        first = order[~repeat].set_index(columns)["path"]
+        kept = {i: first[tuple(k)] for i, k in zip(order.index[repeat],
+                                                    order.loc[repeat, columns].itertuples(index=False))}
+        if "content_hash" in columns:
             # The hash has 32 bits: among 100,000 same-size files one pair may share it by chance.
-            first = order[~repeat].set_index(columns)["path"]
-            same = [filecmp.cmp(path, first[tuple(key)], shallow=False) for path, key in
-                    zip(order.loc[repeat, "path"], order.loc[repeat, columns].itertuples(index=False))]
-            repeat.loc[repeat] = same
-        if repeat.any():
-            first = order[~repeat].set_index(columns)["path"]
-            rows = order.index[repeat]
-            keys = order.loc[rows, columns].itertuples(index=False)
-            manifest.loc[rows, "reason"] = [why.format(first[tuple(k)]) for k in keys]
+            kept = {i: f for i, f in kept.items() if filecmp.cmp(manifest.at[i, "path"], f, shallow=False)}
+        if kept:
+            rows = list(kept)
+            manifest.loc[rows, "reason"] = [why.format(f) for f in kept.values()]
             manifest.loc[rows, ["status", "image_id"]] = [REJECTED, None]
-            order = order[~repeat]
+            order = order.drop(index=rows)
 
 
 def batch_table(manifest: pd.DataFrame, batch: str) -> pd.DataFrame:

@@ -434,18 +434,18 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
             table = pd.read_parquet(cached)
             # The three files are one result only if all carry the table's signature: a run
             # stopped between their writes leaves roots or state of a later timepoint.
+            cached_signature = table["signature"].iloc[0] if len(table) else None  # one per table
             with np.load(cached_state) as npz:
-                state_ok = "signature" in npz and len(table) and str(npz["signature"]) == table["signature"].iloc[0]
-                saved = {"id_image": npz["id_image"], "next_id": int(npz["next_id"])} if state_ok else None
-            consistent = (saved is not None and (table["signature"] == table["signature"].iloc[0]).all()
-                          and _parquet_signature(cached_roots) == table["signature"].iloc[0])
-            if consistent and table["signature"].iloc[0] == signature:
+                saved = ({"id_image": npz["id_image"], "next_id": int(npz["next_id"])}
+                         if "signature" in npz and str(npz["signature"]) == cached_signature else None)
+            consistent = saved is not None and _parquet_signature(cached_roots) == cached_signature
+            if consistent and cached_signature == signature:
                 return table.drop(columns="signature"), pd.read_parquet(cached_roots), "cached"
             # A new timepoint after the cached ones: carry on from the last cached frame.
             n = len(table)
             if (consistent and n < len(frames) and list(table["image_id"]) == list(frames["image_id"].iloc[:n])
-                    and table["signature"].iloc[0] == series_signature(frames.iloc[:n], settings,
-                                                                       stamps_of(frames.iloc[:n]))):
+                    and cached_signature == series_signature(frames.iloc[:n], settings,
+                                                             stamps_of(frames.iloc[:n]))):
                 resume = {"growth": table, "roots": pd.read_parquet(cached_roots), **saved}
         if settings["register_on"] == "image":
             reference = lambda i: registration_image(

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from rootpipe.config import check_campaign
+from rootpipe.config import check_campaign, check_input_dir
 from rootpipe.segment import model_path
 
 # All of rootpipe's checks (defaults filled in), here at the start: a value only a job would

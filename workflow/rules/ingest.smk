@@ -1,9 +1,10 @@
 def input_dir(wildcards):
-    folder = config["input_dir"]
-    if not Path(folder).is_dir():
-        raise WorkflowError(f"input_dir {folder} is not a folder: set input_dir in the config to the folder "
-                            "that holds the campaign's images")
-    return folder
+    # Checked here too: a missing input is otherwise Snakemake's MissingInputException.
+    try:
+        check_input_dir(config["input_dir"])
+    except FileNotFoundError as exc:
+        raise WorkflowError(str(exc)) from None
+    return config["input_dir"]
 
 
 checkpoint ingest:
