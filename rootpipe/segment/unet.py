@@ -81,6 +81,11 @@ class TilePredictor:
         self.std = torch.tensor(norm["std"], device=device).view(1, 3, 1, 1) * 255.0
         self.precision = resolve_precision(device, precision)
         self.dtype = autocast_dtype(device, self.precision)
+        if device.startswith("cuda") and self.dtype is None:
+            # cuDNN runs fp32 convolutions as TF32 (10-bit mantissa) unless told not to:
+            # probabilities then differ from the CPU's by up to 0.0015 (H100, shipped model).
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
         # Flip test-time augmentation: the mean over the four flips of each tile (4x the compute).
         self.flips = [(), (-1,), (-2,), (-2, -1)] if tta else [()]
 
