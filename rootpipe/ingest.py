@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path, write_text_if_changed
+from .atomic import atomic_path, write_table, write_text_if_changed
 from .config import check_filename_fields, check_input_dir
 from .decode import UnreadableImage, read_image, white_level
 
@@ -191,7 +191,9 @@ def join_metadata(manifest: pd.DataFrame, metadata_csv: str | Path | None) -> pd
     if not path.exists():
         raise FileNotFoundError(f"metadata_csv {path} does not exist; fix the path in the config "
                                 "or set metadata_csv: null")
-    table = pd.read_csv(path, dtype=str)
+    # Values stay text as written: pandas' default would read NA, None, null or n/a as missing
+    # and pool such a group with the blank one. Only an empty cell is missing.
+    table = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     fields = [c for c in manifest.columns if c not in FILE_COLUMNS]
     on = [c for c in table.columns if c in fields]
     if not on:
@@ -204,6 +206,11 @@ def join_metadata(manifest: pd.DataFrame, metadata_csv: str | Path | None) -> pd
         dupes = table.loc[table.duplicated(on, keep=False), on].drop_duplicates()
         raise ValueError(f"metadata_csv {path} has several rows for {dupes.to_dict('records')} "
                          f"(joined on {on}){hint}")
+    blank = table.drop(columns=on).isna()
+    if blank.any().any():
+        cells = [f"{col} ({int(n)} row{'s' * (n > 1)})" for col, n in blank.sum().items() if n]
+        print(f"ingest: warning: metadata_csv {path} has empty cells in {', '.join(cells)}; those series "
+              "form a group of their own, shown as (missing)", flush=True)
     clash = [c for c in table.columns if c not in on and c in manifest.columns]
     table = table.drop(columns=clash).assign(_matched=True)
     out = manifest.merge(table, on=on, how="left")
@@ -320,8 +327,7 @@ def write_outputs(manifest: pd.DataFrame, results_dir: str | Path) -> dict:
     for stale in sorted(set(p.stem for p in batch_dir.glob("*.tsv")) - set(batches)):
         (batch_dir / f"{stale}.tsv").unlink()
         status["removed"].append(stale)
-    with atomic_path(results_dir / "manifest.parquet") as tmp:
-        manifest.to_parquet(tmp, index=False)
+    write_table(manifest, results_dir / "manifest.parquet")
     return status
 
 

@@ -158,6 +158,19 @@ def test_series_without_a_metadata_row_are_named(tmp_path, capsys):
         ingest.run(config, progress=False)
 
 
+def test_metadata_values_stay_as_written(tmp_path, capsys):
+    # "NA" (a treatment code), "None" (no treatment applied) are values, not missing cells;
+    # read as missing they would pool with the blank one.
+    config = campaign(tmp_path, series=("T01_L01", "T01_L02", "T01_L03"))
+    (tmp_path / "meta.csv").write_text("tube,window,genotype,treatment\nT01,L01,NA,None\n"
+                                       "T01,L02,null,n/a\nT01,L03,WT,\n")
+    m = ingest.run(config, progress=False).drop_duplicates("series").set_index("series")
+    assert m.loc["T01_L01", ["genotype", "treatment"]].tolist() == ["NA", "None"]
+    assert m.loc["T01_L02", ["genotype", "treatment"]].tolist() == ["null", "n/a"]
+    assert pd.isna(m.loc["T01_L03", "treatment"])
+    assert "empty cells in treatment (1 row)" in capsys.readouterr().out
+
+
 def test_a_blank_capture_is_rejected(tmp_path):
     config = campaign(tmp_path)
     write_png(tmp_path / "images/T01_L01_2026-05-15.png", np.full((32, 48, 3), 3, np.uint8))  # lights off
