@@ -159,8 +159,8 @@ def write_rsml(paths, path, *, plant_ids=None, labels=None, image_name=None,
     scene = ET.SubElement(rsml, "scene")
     plants = {}
     for plant in sorted(set(plant_ids.tolist())):
-        plants[plant] = ET.SubElement(scene, "plant", ID=str(len(plants) + 1),
-                                      label="root object")
+        # The plant's ID is its id in plant_ids (the branches table's component_id).
+        plants[plant] = ET.SubElement(scene, "plant", ID=str(plant), label="root object")
     for i, item in enumerate(paths):
         yx, diameter = item[0], item[1]
         yx = np.asarray(yx, dtype=float)

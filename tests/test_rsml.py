@@ -64,8 +64,10 @@ def test_write_then_read_back(tmp_path):
         yx, d = res.paths[int(root.root_id)]
         assert np.allclose(root.yx, yx, atol=6e-4)
         assert np.allclose(root.diameter, d, atol=6e-4)
-    # one plant per connected root object
+    # one plant per connected root object, named by the table's component_id
     assert len({r.plant_id for r in roots}) == res.traits["n_components"] == 3
+    component = dict(zip(res.branches["branch_id"], res.branches["component_id"]))
+    assert all(r.plant_id == str(component[int(r.root_id)]) for r in roots)
     meta = rsml.rsml_metadata(path)
     assert meta["unit"] == "mm" and float(meta["resolution"]) == pytest.approx(1 / px)
     assert meta["version"] == "1.0" and meta["file-key"] == "img"
