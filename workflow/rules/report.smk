@@ -16,4 +16,4 @@ rule report:
         f"{RESULTS}/logs/report.log",
     shell:
         "rootpipe report {input.manifest:q} {input.traits:q} {input.growth:q} {output:q} "
-        "--config {params.config} 2> {log:q}"
+        "--config {params.config} > {log:q} 2>&1"

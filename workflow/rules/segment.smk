@@ -19,4 +19,4 @@ rule segment:
         f"{RESULTS}/logs/segment/{{batch}}.log",
     shell:
         "rootpipe segment {input.images:q} {output:q} --config {params.config} --threads {threads} "
-        "2> {log:q}"
+        "> {log:q} 2>&1"

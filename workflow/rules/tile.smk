@@ -16,4 +16,4 @@ rule tile:
     log:
         f"{RESULTS}/logs/tile/{{batch}}.log",
     shell:
-        "rootpipe tile {input:q} {output:q} --config {params.config} --threads {threads} 2> {log:q}"
+        "rootpipe tile {input:q} {output:q} --config {params.config} --threads {threads} > {log:q} 2>&1"

@@ -20,7 +20,7 @@ rule traits:
         f"{RESULTS}/logs/traits/{{batch}}.log",
     shell:
         "rootpipe traits {input:q} {output.traits:q} --branches {output.branches:q} {params.rsml} "
-        "--config {params.config} --threads {threads} 2> {log:q}"
+        "--config {params.config} --threads {threads} > {log:q} 2>&1"
 
 
 rule collect:
@@ -36,4 +36,4 @@ rule collect:
     log:
         f"{RESULTS}/logs/collect.log",
     shell:
-        "rootpipe collect {input.manifest:q} {input.traits:q} --out {output.parquet:q} 2> {log:q}"
+        "rootpipe collect {input.manifest:q} {input.traits:q} --out {output.parquet:q} > {log:q} 2>&1"
