@@ -75,3 +75,18 @@ def write_text_if_changed(path: str | Path, text: str) -> bool:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return True
+
+
+def write_table(frame, parquet_path: str | Path) -> Path:
+    """Write a DataFrame as parquet and, beside it with the same stem, as CSV for spreadsheets.
+
+    The parquet file is written last: it is what the workflow's later rules read.
+    Returns the CSV's path.
+    """
+    parquet_path = Path(parquet_path)
+    csv_path = parquet_path.with_suffix(".csv")
+    with atomic_path(csv_path) as tmp:
+        frame.to_csv(tmp, index=False)
+    with atomic_path(parquet_path) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return csv_path

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .atomic import atomic_path
+from .atomic import write_table
 
 
 def join_traits(manifest: pd.DataFrame, traits: list[pd.DataFrame]) -> pd.DataFrame:
@@ -29,13 +29,8 @@ def write_tables(table: pd.DataFrame, parquet_path: str | Path) -> Path:
     from .rve import write_rve_csv
 
     parquet_path = Path(parquet_path)
-    csv_path = parquet_path.with_suffix(".csv")
-    with atomic_path(csv_path) as tmp:
-        table.to_csv(tmp, index=False)
     write_rve_csv(table, parquet_path.with_name(parquet_path.stem + "_rve.csv"))
-    with atomic_path(parquet_path) as tmp:
-        table.to_parquet(tmp, index=False)
-    return csv_path
+    return write_table(table, parquet_path)
 
 
 def run(manifest_path: str | Path, traits_paths, out: str | Path) -> pd.DataFrame:

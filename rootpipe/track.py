@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path
+from .atomic import atomic_path, write_table
 from .traits import skeleton_length_map
 
 GROWTH_COLUMNS = [
@@ -313,13 +313,16 @@ def _parquet_signature(path: Path) -> str | None:
     return value.decode() if value is not None else None
 
 
-def series_metadata(traits: pd.DataFrame) -> pd.DataFrame:
+def series_metadata(traits: pd.DataFrame, time_fields=()) -> pd.DataFrame:
     """Columns that describe a whole series (tube, window, genotype, treatment, ...).
 
-    Those are the text columns that hold one value per series.
+    Those are the text columns that hold one value per series, except the file-name
+    fields that make the timestamp (``time_fields``): with one session so far a date
+    holds one value per series too, and the tables' columns would change with the second.
     """
     text = [c for c in traits.columns
-            if c not in BOOKKEEPING and c != "series" and not pd.api.types.is_numeric_dtype(traits[c])
+            if c not in BOOKKEEPING and c != "series" and c not in time_fields
+            and not pd.api.types.is_numeric_dtype(traits[c])
             and not pd.api.types.is_datetime64_any_dtype(traits[c])]
     per_series = traits.groupby("series")[text].nunique(dropna=False).max() if text else pd.Series()
     keep = [c for c in text if per_series.get(c, 2) <= 1]
@@ -383,7 +386,7 @@ def default_group_by(growth: pd.DataFrame, config: dict) -> list[str]:
     if config["track"].get("group_by"):
         return list(config["track"]["group_by"])
     naming = {*config.get("series_fields", []), *config.get("timestamp_fields", []), *GROWTH_COLUMNS}
-    return [c for c in series_metadata(growth).columns if c not in naming]
+    return [c for c in series_metadata(growth, naming).columns if c not in naming]
 
 
 def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1,
@@ -471,19 +474,22 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
     with ThreadPoolExecutor(max(1, threads)) as pool:
         done = list(tqdm(pool.map(lambda g: one(*g), groups), total=len(groups), desc="track",
                          unit="series", disable=not progress))
-    meta = series_metadata(traits)
+    meta = series_metadata(traits, config.get("timestamp_fields", []))
     growth = pd.concat([d[0] for d in done], ignore_index=True) if done else pd.DataFrame(columns=GROWTH_COLUMNS)
+    # The source file beside each image_id, so a row leads back to the image.
+    file_of = dict(zip(traits["image_id"], traits["file"]))
+    growth.insert(growth.columns.get_loc("image_id") + 1, "file", growth["image_id"].map(file_of))
     growth = growth.merge(meta, on="series", how="left")
+    growth["n_new_tips"] = growth["n_new_tips"].astype("Int64")  # a count, blank where not measured
     if config["track"]["smoothing_window"] > 1:
         growth["total_length_smoothed_mm"] = smooth_lengths(growth, config["track"]["smoothing_window"])
     roots = pd.concat([d[1] for d in done], ignore_index=True) if done else pd.DataFrame(columns=ROOT_COLUMNS)
+    roots.insert(roots.columns.get_loc("image_id") + 1, "file", roots["image_id"].map(file_of))
     summary = summarise_groups(growth, default_group_by(growth, config))
-    with atomic_path(roots_out) as tmp:
-        roots.merge(meta, on="series", how="left").to_parquet(tmp, index=False)
-    with atomic_path(summary_out) as tmp:
-        summary.to_parquet(tmp, index=False)
-    with atomic_path(out) as tmp:
-        growth.to_parquet(tmp, index=False)
+    # Each table also as CSV beside it (same stem), for spreadsheets.
+    write_table(roots.merge(meta, on="series", how="left"), roots_out)
+    write_table(summary, summary_out)
+    write_table(growth, out)
     how = pd.Series([d[2] for d in done], dtype=object)
     print(f"track: {len(groups)} series ({(how == 'tracked').sum()} tracked, {(how == 'resumed').sum()} "
           f"carried on from their last cached timepoint, {(how == 'cached').sum()} unchanged), "

@@ -98,6 +98,11 @@ def test_run_writes_one_row_per_image_and_per_series_timepoint(first_run, campai
     assert len(growth) == N_SERIES * 2 and set(growth["timepoint"]) == {1, 2}
     assert {"genotype", "treatment"} <= set(growth.columns)
     assert pd.read_csv(run / "results/traits.csv").shape[0] == N_SERIES * 2
+    # every table also as CSV, and growth rows lead back to their source file
+    assert growth["file"].str.endswith((".png", ".jpg", ".tif")).all()
+    assert pd.read_csv(run / "results/growth.csv")["file"].tolist() == growth["file"].tolist()
+    for name in ("roots", "growth_summary", "manifest"):
+        assert len(pd.read_csv(run / f"results/{name}.csv")) == len(pd.read_parquet(run / f"results/{name}.parquet"))
 
 
 def test_bad_files_are_rejected_with_reasons_and_reported(first_run):
@@ -110,6 +115,7 @@ def test_bad_files_are_rejected_with_reasons_and_reported(first_run):
     assert "cannot decode" in rejected["T09_L03_2026-05-01.png"]
     html = (run / "results/report.html").read_text()
     assert "Rejected files (3)" in html
+    assert re.search(r"pixel size \(mm per pixel.*?</td>\s*<td>0.05</td>", html, re.S)
     for name in rejected.index:
         assert name in html
     assert html.count("data:image/jpeg;base64") >= N_SERIES * 2 and "data:image/png;base64" in html

@@ -15,6 +15,7 @@ checkpoint ingest:
         ([config["metadata_csv"]] if config["metadata_csv"] else []),
     output:
         f"{RESULTS}/manifest.parquet",
+        f"{RESULTS}/manifest.csv",
     params:
         config=settings("input_dir", "results_dir", "extensions", "filename_pattern",
                         "series_fields", "timestamp_fields", "timestamp_format",

@@ -7,6 +7,8 @@ rule track:
         growth=f"{RESULTS}/growth.parquet",
         roots=f"{RESULTS}/roots.parquet",
         summary=f"{RESULTS}/growth_summary.parquet",
+        # The same tables as CSV, for spreadsheets (written beside each parquet file).
+        csv=[f"{RESULTS}/growth.csv", f"{RESULTS}/roots.csv", f"{RESULTS}/growth_summary.csv"],
     params:
         config=settings("track", "results_dir", "pixel_size_mm", "dpi", "series_fields", "timestamp_fields"),
     threads: 2
