@@ -65,6 +65,15 @@ def gallery_sample(traits: pd.DataFrame, n: int) -> pd.DataFrame:
     return pd.concat([ends.drop_duplicates("image_id"), rest]).head(n).sort_values(["series", "timestamp"])
 
 
+def _date_axis(ax, timestamps: pd.Series) -> None:
+    """Label a date axis; one date gets a week around it, not matplotlib's default of years."""
+    ax.set_xlabel("date")
+    ax.tick_params(axis="x", rotation=30)
+    if timestamps.nunique() == 1:
+        t = timestamps.iloc[0]
+        ax.set_xlim(t - pd.Timedelta(days=3), t + pd.Timedelta(days=3))
+
+
 def growth_figure(growth: pd.DataFrame):
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
@@ -74,14 +83,27 @@ def growth_figure(growth: pd.DataFrame):
         axes[2].plot(rows["timestamp"], rows["length_gained_mm"], marker="^", color="tab:green", alpha=0.6)
         axes[2].plot(rows["timestamp"], -rows["length_lost_mm"], marker="v", color="tab:red", alpha=0.6)
     axes[0].set_ylabel("total root length (mm)")
-    axes[1].set_ylabel("growth rate (mm/day)")
-    axes[2].set_ylabel("gained (+, green) / lost (-, red) since previous (mm)")
+    axes[1].set_ylabel("net change per day since previous (mm/day)")
+    axes[2].set_ylabel("length since previous image (mm)")
+    axes[2].legend(handles=[plt.Line2D([], [], marker="^", color="tab:green", label="gained"),
+                            plt.Line2D([], [], marker="v", color="tab:red", label="lost (drawn below 0)")],
+                   fontsize=7)
     for ax in axes:
-        ax.tick_params(axis="x", rotation=30)
+        _date_axis(ax, growth["timestamp"])
+    if growth["growth_rate_mm_per_day"].isna().all():
+        for ax in axes[1:]:
+            ax.text(0.5, 0.5, "no interval yet:\none image per series", ha="center", va="center",
+                    transform=ax.transAxes, color="grey")
     if growth["series"].nunique() <= 20:
         axes[0].legend(fontsize=7, ncols=2)
     fig.tight_layout()
     return fig
+
+
+def group_label(name) -> str:
+    """A group's name for a legend: its values joined, an empty cell as ``(missing)``."""
+    values = name if isinstance(name, tuple) else (name,)
+    return " / ".join("(missing)" if pd.isna(v) else str(v) for v in values)
 
 
 def summary_figure(summary: pd.DataFrame, group_by: list[str]):
@@ -91,12 +113,17 @@ def summary_figure(summary: pd.DataFrame, group_by: list[str]):
     groups = summary.groupby(group_by, dropna=False) if group_by else [("all series", summary)]
     for name, rows in groups:
         x = pd.to_datetime(rows["session"])
-        label = " / ".join(map(str, name)) if isinstance(name, tuple) else str(name)
-        ax.plot(x, rows["total_length_mm_mean"], marker="o", label=f"{label} (n={rows['n_series'].max()})")
+        mean = rows["total_length_mm_mean"]
+        low, high = mean - rows["total_length_mm_ci95_low"], rows["total_length_mm_ci95_high"] - mean
+        n = rows["n_series"]
+        # Each session averages the series imaged that day: say so when that number varies.
+        count = f"n={n.min()}" if n.min() == n.max() else f"n={n.min()}-{n.max()} per session"
+        ax.errorbar(x, mean, yerr=[low.fillna(0), high.fillna(0)], marker="o", capsize=3,
+                    label=f"{group_label(name)} ({count})")
         ax.fill_between(x, rows["total_length_mm_ci95_low"], rows["total_length_mm_ci95_high"], alpha=0.2)
     ax.set_ylabel("total root length (mm), mean and 95 % CI")
     ax.set_ylim(bottom=0)  # a t interval from two series can reach below zero; lengths cannot
-    ax.tick_params(axis="x", rotation=30)
+    _date_axis(ax, pd.to_datetime(summary["session"]))
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -114,14 +141,28 @@ def traits_figure(traits: pd.DataFrame):
     return fig
 
 
-def _table(frame: pd.DataFrame, max_rows: int = 500) -> str:
-    shown = frame.head(max_rows)
-    more = f"<p>… and {len(frame) - max_rows} more rows (see the parquet table)</p>" if len(frame) > max_rows else ""
-    return shown.to_html(index=False, escape=True, float_format=lambda v: f"{v:.3g}", na_rep="") + more
+def _number(v: float) -> str:
+    """A table cell: fixed decimals for readings (1234.5, 26.88, 0.5), three digits for small ones."""
+    if abs(v) >= 100:
+        return f"{v:.1f}"
+    if abs(v) >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3g}"
+
+
+def _table(frame: pd.DataFrame, max_rows: int = 500, table: str = "") -> str:
+    shown = frame.head(max_rows).copy()
+    # None and <NA> show blank, as NaN does (na_rep)
+    text = [c for c in shown.columns if shown[c].dtype == object or pd.api.types.is_extension_array_dtype(shown[c])]
+    shown[text] = shown[text].astype(object).where(shown[text].notna(), "")
+    more = (f"<p>… and {len(frame) - max_rows} more rows: see {html.escape(table)} (.csv and .parquet)</p>"
+            if len(frame) > max_rows else "")
+    return shown.to_html(index=False, escape=True, float_format=_number, na_rep="") + more
 
 
 def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, results_dir: str | Path,
-           gallery_images: int = 12, summary: pd.DataFrame | None = None) -> str:
+           gallery_images: int = 12, summary: pd.DataFrame | None = None,
+           pixel_size_mm: float | None = None) -> str:
     """The report page as an HTML string."""
     from .segment import read_mask
     from .tile import read_image_level
@@ -135,17 +176,22 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
         ("series", accepted["series"].nunique()), ("sessions (days)", accepted["session"].nunique()),
         ("batches", accepted["batch"].nunique()),
         ("first image", str(accepted["timestamp"].min())), ("last image", str(accepted["timestamp"].max())),
+        *([("pixel size (mm per pixel; every mm value depends on it)", f"{pixel_size_mm:g}")]
+          if pixel_size_mm else []),
     ], columns=["", "value"])
     parts = ["<h1>rootpipe report</h1>", "<h2>Summary</h2>", _table(overview)]
     parts.append(f"<h2>Rejected files ({len(rejected)})</h2>")
-    parts.append(_table(rejected[["path", "reason"]]) if len(rejected) else "<p>None.</p>")
+    parts.append(_table(rejected[["path", "reason"]], table="manifest") if len(rejected) else "<p>None.</p>")
     flagged = growth[growth["registration_ok"].eq(False) | growth["note"].fillna("").str.contains("same timestamp")]
     parts.append("<h2>Growth per series</h2>")
     if len(growth):
         parts.append(_png(growth_figure(growth)))
     sessions = growth["timestamp"].dt.strftime("%Y-%m-%d")
     all_sessions = set(sessions)
-    missing = {series: sorted(all_sessions - set(sessions[rows.index]))
+    # Only sessions between a series' first and last image: a series planted late or ended
+    # early is not missing the days outside its span.
+    missing = {series: sorted(d for d in all_sessions - set(sessions[rows.index])
+                              if sessions[rows.index].min() < d < sessions[rows.index].max())
                for series, rows in growth.groupby("series")}
     missing = {k: v for k, v in missing.items() if v}
     if missing:
@@ -173,10 +219,11 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
         level = int(max(0, np.floor(np.log2(max(row.height_px, row.width_px) / 480))))
         rgb = read_image_level(results_dir / "images" / f"{row.batch}.zarr", row.image_id, level)
         mask = read_mask(results_dir / "segmentation" / f"{row.batch}.zarr", row.image_id)
-        caption = html.escape(f"{row.image_id} · {row.total_length_mm:.1f} mm")
+        caption = html.escape(f"{row.file} · {row.total_length_mm:.1f} mm")
         parts.append(f"<figure>{_jpeg(overlay(rgb, mask))}<figcaption>{caption}</figcaption></figure>")
     parts.append("</div><h2>Growth table</h2>")
-    parts.append(_table(growth.drop(columns=[c for c in ("note",) if c in growth and growth[c].eq('').all()])))
+    parts.append(_table(growth.drop(columns=[c for c in ("note",) if c in growth and growth[c].eq('').all()]),
+                        table="growth"))
     style = ("body{font-family:sans-serif;margin:2em;max-width:1500px} table{border-collapse:collapse;font-size:12px}"
              "td,th{border:1px solid #ccc;padding:2px 6px} .gallery{display:flex;flex-wrap:wrap;gap:8px}"
              "figure{margin:0} figcaption{font-size:11px}")
@@ -187,8 +234,10 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
 def run(manifest_path, traits_path, growth_path, out, config: dict) -> Path:
     summary_path = Path(growth_path).with_name("growth_summary.parquet")
     summary = pd.read_parquet(summary_path) if summary_path.exists() else None
+    from .config import pixel_size_mm
+
     page = render(pd.read_parquet(manifest_path), pd.read_parquet(traits_path), pd.read_parquet(growth_path),
-                  config["results_dir"], config["report"]["gallery_images"], summary)
+                  config["results_dir"], config["report"]["gallery_images"], summary, pixel_size_mm(config))
     with atomic_path(out) as tmp:
         Path(tmp).write_text(page)
     print(f"report: {Path(out).resolve()}")

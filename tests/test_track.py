@@ -134,7 +134,8 @@ def test_missing_session_gives_the_rate_over_the_longer_interval_and_is_reported
                              "batch": ["b"], "timestamp": pd.to_datetime(["2026-05-01"]), "path": ["x"],
                              "reason": [None]})
     page = render(manifest, pd.DataFrame(columns=["image_id", "series", "timestamp"]), both, tmp_path, 0)
-    assert "Series missing a session" in page and "s: 2026-05-08" in page and "t: 2026-05-15" in page
+    assert "Series missing a session" in page and "s: 2026-05-08" in page
+    assert "t: 2026-05-15" not in page  # after t's last image: not a gap in t's series
 
 
 @pytest.mark.parametrize("n_cached", [1, 2, 3])
@@ -179,3 +180,36 @@ def test_group_by_takes_metadata_only_and_a_misspelt_column_is_refused(tmp_path)
     with pytest.raises(ValueError, match="track.group_by names \\['genotpye'\\].*genotype"):
         run(tmp_path / "traits.parquet", tmp_path / "growth.parquet",
             {"track": {"group_by": ["genotpye"]}, "results_dir": str(tmp_path), "pixel_size_mm": 0.05})
+
+
+def test_report_labels_and_numbers_read_as_written():
+    from rootpipe.report import _number, group_label
+
+    assert group_label(("mutA", np.nan)) == "mutA / (missing)" and group_label("WT") == "WT"
+    assert [_number(v) for v in (1234.5, 104.84, 26.876, 0.00606)] == ["1234.5", "104.8", "26.88", "0.00606"]
+    from rootpipe.report import _table
+
+    page = _table(pd.DataFrame({"n_new_tips": pd.array([None, 3], dtype="Int64"), "registration_ok": [None, True]}))
+    assert "NA" not in page and "None" not in page and "<td>3</td>" in page
+
+
+def test_series_metadata_leaves_out_the_time_fields():
+    from rootpipe.track import series_metadata
+
+    # One session so far: each series has one date, as a genotype has one value.
+    traits = pd.DataFrame({"series": ["a", "b"], "date": ["2026-05-01", "2026-05-01"],
+                           "genotype": ["WT", "mutA"], "total_length_mm": [1.0, 2.0]})
+    assert list(series_metadata(traits, ["date"]).columns) == ["series", "genotype"]
+
+
+def test_report_of_a_first_session_has_no_empty_rate_panels(tmp_path):
+    from rootpipe.report import growth_figure
+
+    masks = {"a": roots()}
+    growth, _ = track_series(_series(masks, ["2026-05-01"]).assign(total_length_mm=[10.0]),
+                             masks.__getitem__, lambda i: masks[i].astype(np.float32), 1.0)
+    fig = growth_figure(growth)
+    texts = [t.get_text() for ax in fig.axes[1:] for t in ax.texts]
+    assert texts and all("no interval yet" in t for t in texts)
+    left, right = fig.axes[0].get_xlim()
+    assert right - left <= 7  # days around the one date, not years
