@@ -10,6 +10,7 @@ import filecmp
 import hashlib
 import os
 import re
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -81,13 +82,25 @@ def parse_names(files: pd.DataFrame, pattern: str, series_fields, timestamp_fiel
     out = pd.concat([files, groups.astype("object")], axis=1)
     matched = groups.notna().any(axis=1) if len(groups.columns) else pd.Series(False, index=files.index)
     out["reason"] = np.where(matched, None, f"file name does not match filename_pattern {pattern!r}")
-    series = out[list(series_fields)].fillna("").astype(str).agg("_".join, axis=1)
-    out["series"] = series.str.replace(r"[^A-Za-z0-9._-]+", "-", regex=True).where(matched)
+    series = out[list(series_fields)].fillna("").astype(str).agg("_".join, axis=1).where(matched)
+    out["series"] = series.str.replace(r"[^A-Za-z0-9._-]+", "-", regex=True)
+    raw = pd.DataFrame({"raw": series, "clean": out["series"]}).dropna().drop_duplicates()
+    clash = raw[raw["clean"].duplicated(keep=False)]
+    if len(clash):  # two plants would become one series
+        examples = clash.groupby("clean")["raw"].apply(lambda v: " and ".join(map(repr, sorted(v)))).head(3)
+        raise ValueError(f"series names {'; '.join(examples)} would all become "
+                         f"{', '.join(map(repr, examples.index))}: only letters A-Z, digits, '.', '_' and '-' "
+                         "are kept in series names (they name files), the rest become '-'. Rename the files "
+                         "so that their series fields differ in those characters")
     stamp = out[list(timestamp_fields)].fillna("").astype(str).agg(" ".join, axis=1).where(matched)
-    out["timestamp"] = pd.to_datetime(stamp, format=timestamp_format, errors="coerce")
+    # Without a format, ISO 8601 only, each value on its own: pandas' guess takes the first file's
+    # format for all of them, and reads 01.05.2026 as 5 January.
+    out["timestamp"] = pd.to_datetime(stamp, format=timestamp_format or "ISO8601", errors="coerce")
     bad_time = matched & out["timestamp"].isna()
-    out.loc[bad_time, "reason"] = stamp[bad_time].map(
-        lambda s: f"cannot parse timestamp {s!r} with timestamp_format {timestamp_format!r}")
+    expected = (f"with timestamp_format {timestamp_format!r}" if timestamp_format else
+                "as ISO 8601 (timestamp_format null), e.g. 2026-05-01 or 2026-05-01 13:45; set "
+                "timestamp_format to your names' strptime format, e.g. '%d.%m.%Y'")
+    out.loc[bad_time, "reason"] = stamp[bad_time].map(lambda s: f"cannot parse timestamp {s!r} {expected}")
     out["session"] = out["timestamp"].dt.strftime("%Y-%m-%d")
     return out
 
@@ -183,6 +196,41 @@ def assign_batches(manifest: pd.DataFrame, batch_size: int) -> pd.Series:
     return batch
 
 
+def read_metadata(path: Path) -> pd.DataFrame:
+    """A metadata table as text, with the blemishes of spreadsheet exports removed.
+
+    Values stay text as written: pandas' default would read NA, None, null or n/a as
+    missing and pool such a group with the blank one; only an empty cell is missing.
+    Spaces around names and values are dropped, and so are empty rows and unnamed empty
+    columns (Excel's trailing ``,,,``).
+    """
+    try:
+        with warnings.catch_warnings():
+            # A first row longer than the header: pandas would make its first cell the index and
+            # shift every value one column left, or (index_col=False) drop the extra cells.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            table = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig",
+                                index_col=False)
+    except UnicodeDecodeError:
+        raise ValueError(f"metadata_csv {path} is not UTF-8 text: save it as 'CSV UTF-8 (comma delimited)' "
+                         "(Excel) or convert it to UTF-8") from None
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+        raise ValueError(f"metadata_csv {path} cannot be read as CSV ({exc}): give every row as many cells "
+                         "as the header, and put values that contain commas in double quotes") from None
+    table.columns = [str(c).strip() for c in table.columns]
+    table = table.apply(lambda column: column.str.strip()).replace("", np.nan)
+    empty = [c for c in table.columns if c.startswith("Unnamed:") and table[c].isna().all()]
+    return table.drop(columns=empty).dropna(how="all").reset_index(drop=True)
+
+
+def _result_columns() -> set[str]:
+    """Column names rootpipe writes into its own tables (traits, growth, roots, summary)."""
+    from .track import GROWTH_COLUMNS, ROOT_COLUMNS  # imported here: they bring cv2 and numba
+    from .traits import BASE_TRAIT_KEYS
+
+    return {*BASE_TRAIT_KEYS, *GROWTH_COLUMNS, *ROOT_COLUMNS, "total_length_smoothed_mm", "n_series"}
+
+
 def join_metadata(manifest: pd.DataFrame, metadata_csv: str | Path | None) -> pd.DataFrame:
     """Join a side table (genotype, treatment, ...) on the columns it shares with the manifest."""
     if not metadata_csv:
@@ -191,17 +239,22 @@ def join_metadata(manifest: pd.DataFrame, metadata_csv: str | Path | None) -> pd
     if not path.exists():
         raise FileNotFoundError(f"metadata_csv {path} does not exist; fix the path in the config "
                                 "or set metadata_csv: null")
-    # Values stay text as written: pandas' default would read NA, None, null or n/a as missing
-    # and pool such a group with the blank one. Only an empty cell is missing.
-    table = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    table = read_metadata(path)
     fields = [c for c in manifest.columns if c not in FILE_COLUMNS]
     on = [c for c in table.columns if c in fields]
-    if not on:
-        raise ValueError(f"metadata_csv {path} shares no column with the file-name fields; "
-                         f"its columns are {list(table.columns)}, the file-name fields {fields}")
     spelled = [c for c in table.columns if c not in on and c.lower() in {f.lower() for f in fields}]
     hint = (f"; its column(s) {spelled} differ from file-name fields only in case: rename them"
             if spelled else "")
+    if not on:
+        raise ValueError(f"metadata_csv {path} shares no column with the file-name fields; "
+                         f"its columns are {list(table.columns)}, the file-name fields {fields}{hint}")
+    # A column named like one rootpipe writes would be dropped, or shadow a result in the tables.
+    taken = [c for c in table.columns if c not in on and (
+        c in manifest.columns or c in _result_columns() or "_diam_" in c
+        or c.endswith(("_mean", "_ci95_low", "_ci95_high")))]
+    if taken:
+        raise ValueError(f"metadata_csv {path}: column(s) {taken} are names rootpipe uses for its own "
+                         f"columns; rename them in the table (e.g. {taken[0]!r} -> {taken[0] + '_note'!r})")
     if table.duplicated(on).any():
         dupes = table.loc[table.duplicated(on, keep=False), on].drop_duplicates()
         raise ValueError(f"metadata_csv {path} has several rows for {dupes.to_dict('records')} "
@@ -211,14 +264,22 @@ def join_metadata(manifest: pd.DataFrame, metadata_csv: str | Path | None) -> pd
         cells = [f"{col} ({int(n)} row{'s' * (n > 1)})" for col, n in blank.sum().items() if n]
         print(f"ingest: warning: metadata_csv {path} has empty cells in {', '.join(cells)}; those series "
               "form a group of their own, shown as (missing)", flush=True)
-    clash = [c for c in table.columns if c not in on and c in manifest.columns]
-    table = table.drop(columns=clash).assign(_matched=True)
-    out = manifest.merge(table, on=on, how="left")
-    unmatched = out.loc[out["_matched"].isna() & (out["status"] == ACCEPTED), "series"].dropna().unique()
-    if len(unmatched):
-        print(f"ingest: warning: metadata_csv {path} has no row for series {', '.join(sorted(unmatched)[:10])}"
-              f"{' ...' if len(unmatched) > 10 else ''} (joined on {on}){hint}; their metadata columns "
-              "stay empty", flush=True)
+    out = manifest.merge(table.assign(_matched=True), on=on, how="left")
+    accepted = out["status"] == ACCEPTED
+    missing = out.loc[out["_matched"].isna() & accepted]
+    if accepted.any() and len(missing) == accepted.sum():
+        raise ValueError(f"metadata_csv {path} has a row for none of the images (joined on {on}): the table's "
+                         f"first keys are {table[on].head(3).to_dict('records')}, the images' "
+                         f"{missing[on].drop_duplicates().head(3).to_dict('records')}{hint}. Make the values "
+                         "match (spelling, leading zeros), or set metadata_csv: null")
+    if len(missing):
+        series = sorted(missing["series"].dropna().unique())
+        keys = missing[on].drop_duplicates().head(5)
+        keys = "; ".join(", ".join(f"{k}={v}" for k, v in row.items()) for row in keys.to_dict("records"))
+        print(f"ingest: warning: metadata_csv {path} has no row for series {', '.join(series[:10])}"
+              f"{' ...' if len(series) > 10 else ''} (joined on {on}; keys without a row: {keys}"
+              f"{' ...' if missing[on].drop_duplicates().shape[0] > 5 else ''}){hint}; their metadata "
+              "columns stay empty", flush=True)
     return out.drop(columns="_matched")
 
 

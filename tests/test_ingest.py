@@ -171,6 +171,55 @@ def test_metadata_values_stay_as_written(tmp_path, capsys):
     assert "empty cells in treatment (1 row)" in capsys.readouterr().out
 
 
+def test_metadata_from_a_spreadsheet_export(tmp_path):
+    config = campaign(tmp_path)
+    # spaces around names and values, Excel's empty trailing rows and columns, a BOM
+    (tmp_path / "meta.csv").write_bytes("\ufefftube , window,genotype,\r\nT01 ,L01, WT,\r\nT01,L02,mutA,\r\n,,,\r\n,,,\r\n"
+                                        .encode("utf-8"))
+    m = ingest.run(config, progress=False).drop_duplicates("series").set_index("series")
+    assert m.loc["T01_L01", "genotype"] == "WT" and m.loc["T01_L02", "genotype"] == "mutA"
+    (tmp_path / "meta.csv").write_text("tube,window,genotype\nT01,L01,Müller\n", encoding="cp1252")
+    with pytest.raises(ValueError, match="meta.csv is not UTF-8 text: save it as 'CSV UTF-8"):
+        ingest.run(config, progress=False)
+    (tmp_path / "meta.csv").write_text("tube,window,genotype\nT01,L01,WT,extra\nT01,L02,mutA\n")
+    with pytest.raises(ValueError, match="meta.csv cannot be read as CSV .*double quotes"):
+        ingest.run(config, progress=False)
+
+
+@pytest.mark.parametrize("column", ["status", "days", "n_tips", "total_length_mm", "length_mm_diam_0-0.5mm"])
+def test_metadata_columns_named_like_results_are_refused(tmp_path, column):
+    config = campaign(tmp_path)
+    (tmp_path / "meta.csv").write_text(f"tube,window,{column}\nT01,L01,5\nT01,L02,6\n")
+    with pytest.raises(ValueError, match=f"\\['{column}'\\] are names rootpipe uses"):
+        ingest.run(config, progress=False)
+
+
+def test_metadata_matching_no_image_stops_with_both_keys(tmp_path):
+    config = campaign(tmp_path)
+    (tmp_path / "meta.csv").write_text("tube,window,genotype\nT1,L01,WT\nT1,L02,mutA\n")  # T1, not T01
+    with pytest.raises(ValueError, match="row for none of the images .*'tube': 'T1'.*'tube': 'T01'"):
+        ingest.run(config, progress=False)
+
+
+def test_series_names_that_clean_to_one_name_are_refused(tmp_path):
+    config = campaign(tmp_path, series=("Müller_L01", "Möller_L01"))
+    config["metadata_csv"] = None
+    config["filename_pattern"] = r"(?P<tube>[^_]+)_(?P<window>L\d+)_(?P<date>\d{4}-\d{2}-\d{2})"
+    with pytest.raises(ValueError, match="'Möller_L01' and 'Müller_L01' would all become 'M-ller_L01'"):
+        ingest.run(config, progress=False)
+
+
+def test_timestamps_without_a_format_are_iso_only(tmp_path):
+    config = campaign(tmp_path, dates=("2026-05-01", "2026-05-08 13-45", "08.05.2026"))
+    config.update(metadata_csv=None, timestamp_format=None,
+                  filename_pattern=r"(?P<tube>T\d+)_(?P<window>L\d+)_(?P<date>\d[\d.: -]*\d)")
+    m = ingest.run(config, progress=False).set_index("file")
+    assert (m.loc["T01_L01_2026-05-01.png", "timestamp"] == pd.Timestamp("2026-05-01"))
+    # read as 5 August by pandas' guess when it came first; now rejected, saying what to set
+    assert m.loc["T01_L01_08.05.2026.png", "reason"].startswith("cannot parse timestamp '08.05.2026' as ISO 8601")
+    assert "set timestamp_format" in m.loc["T01_L01_08.05.2026.png", "reason"]
+
+
 def test_a_blank_capture_is_rejected(tmp_path):
     config = campaign(tmp_path)
     write_png(tmp_path / "images/T01_L01_2026-05-15.png", np.full((32, 48, 3), 3, np.uint8))  # lights off
