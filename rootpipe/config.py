@@ -6,6 +6,7 @@ as the stage run by a rule.
 """
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
@@ -31,6 +32,35 @@ def _with_defaults(validator_class):
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice (plain YAML keeps the last, silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ValueError(f"{key!r} is given twice (lines {seen[key]} and {key_node.start_mark.line + 1}); "
+                                 "keep one")
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A YAML config file as a dict; ValueError naming the file, line and fix if it is not valid YAML."""
+    try:
+        with open(path) as fh:
+            return yaml.load(fh, Loader=_UniqueKeyLoader) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        tab = " (indent with spaces: YAML refuses tabs)" if "\\t" in str(exc) or "'\\t'" in str(exc) else ""
+        raise ValueError(f"config file {path} is not valid YAML{where}: "
+                         f"{getattr(exc, 'problem', None) or exc}{tab}") from None
+    except ValueError as exc:
+        raise ValueError(f"config file {path}: {exc}") from None
+
+
 def load_schema() -> dict:
     with open(SCHEMA_PATH) as fh:
         return yaml.safe_load(fh)
@@ -51,10 +81,14 @@ def validate(config: dict) -> dict:
         lines = [f"  {'.'.join(map(str, e.path)) or '(top level)'}: {e.message}" for e in errors]
         raise ValueError("invalid rootpipe configuration:\n" + "\n".join(lines))
     try:
-        re.compile(config["filename_pattern"])
+        pattern = re.compile(config["filename_pattern"])
     except re.error as exc:
         raise ValueError(f"invalid rootpipe configuration:\n  filename_pattern: {config['filename_pattern']!r} "
                          f"is not a valid regular expression ({exc})") from None
+    if pattern.groups > len(pattern.groupindex):
+        raise ValueError(f"invalid rootpipe configuration:\n  filename_pattern: {config['filename_pattern']!r} "
+                         "has groups without a name: name each field (?P<name>...), and write groups that are "
+                         "not fields as (?:...)")
     edges = config["traits"]["diameter_classes_mm"]
     if any(b <= a for a, b in zip(edges, edges[1:])):
         raise ValueError(f"invalid rootpipe configuration:\n  traits.diameter_classes_mm: {edges} must increase "
@@ -85,8 +119,9 @@ def check_input_dir(input_dir: str | Path) -> Path:
     """``input_dir`` as a Path; FileNotFoundError saying what to set if it is not a folder."""
     input_dir = Path(input_dir)
     if not input_dir.is_dir():
-        raise FileNotFoundError(f"input_dir {input_dir} is not a folder: set input_dir in the config to the "
-                                "folder that holds the campaign's images")
+        relative = "" if input_dir.is_absolute() else f" ({input_dir.absolute()}: relative paths start from the folder the run starts in)"
+        raise FileNotFoundError(f"input_dir {input_dir}{relative} is not a folder: set input_dir in the config "
+                                "to the folder that holds the campaign's images")
     return input_dir
 
 
@@ -103,7 +138,29 @@ def check_campaign(config: dict) -> dict:
     validate(config)
     check_filename_fields(config)
     pixel_size_mm(config)
+    check_group_by(config)
     return config
+
+
+def check_group_by(config: dict) -> None:
+    """Refuse ``track.group_by`` names that are neither file-name fields nor metadata_csv columns.
+
+    Track checks this too, but only after every image is segmented; a typo is caught here
+    from the metadata table's header alone.
+    """
+    group_by = config["track"].get("group_by") or []
+    metadata_csv = config.get("metadata_csv")
+    if not group_by or (metadata_csv and not Path(metadata_csv).is_file()):
+        return  # a missing metadata table gets ingest's own message
+    known = {*re.compile(config["filename_pattern"]).groupindex, "series"}
+    columns = []
+    if metadata_csv:
+        with open(metadata_csv, newline="", encoding="utf-8-sig", errors="replace") as fh:
+            columns = [c.strip() for c in next(csv.reader(fh), [])]
+    unknown = [c for c in group_by if c not in known | set(columns)]
+    if unknown:
+        raise ValueError(f"invalid rootpipe configuration:\n  track.group_by names {unknown}, which are neither "
+                         f"file-name fields {sorted(known)} nor columns of metadata_csv {columns}")
 
 
 def load(source: str | Path | dict | None) -> dict:
@@ -122,8 +179,7 @@ def load(source: str | Path | dict | None) -> dict:
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"config file {path} does not exist")
-        with open(path) as fh:
-            config = yaml.safe_load(fh) or {}
+        config = read_yaml(path)
     return validate(config)
 
 

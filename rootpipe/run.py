@@ -10,6 +10,7 @@ Snakemake keeps the history of its outputs.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -40,7 +41,9 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
     env = dict(os.environ)
     # Rules call `rootpipe STAGE`: make this environment's scripts win on PATH.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    results = _results_dir(configfile)
+    # The config's checks come before results_dir is claimed: a run started from the wrong
+    # folder must not tie results_dir to that folder.
+    results = _checked_results_dir(configfile, check_input="train" not in extra)
     problem = _claim(results)
     if problem:
         print(f"rootpipe run: {problem}", file=sys.stderr)
@@ -123,9 +126,18 @@ def _say_ingest(results: Path) -> None:
               f"({top.iloc[0]}); every file and reason: report.html or {results / 'logs' / 'ingest.log'}")
 
 
-def _results_dir(configfile: str | None) -> Path:
-    from .config import load
+def _checked_results_dir(configfile: str | None, check_input: bool = True) -> Path:
+    """The campaign's results_dir, after the config's own checks (ValueError or FileNotFoundError)."""
+    from .config import check_campaign, check_input_dir, read_yaml
 
     source = configfile or ("config/config.yaml" if Path("config/config.yaml").exists()
                             else REPO / "config" / "config.yaml")
-    return Path(load(source)["results_dir"])
+    raw = read_yaml(source)
+    config = check_campaign(json.loads(json.dumps(raw)))
+    if check_input:
+        check_input_dir(config["input_dir"])
+    if raw.get("pixel_size_mm") is None and not raw.get("dpi"):
+        print(f"rootpipe run: note: {source} sets neither pixel_size_mm nor dpi, so lengths use the default "
+              f"{config['pixel_size_mm']} mm per pixel; set the one your camera or scanner gives",
+              file=sys.stderr)
+    return Path(config["results_dir"])

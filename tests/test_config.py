@@ -60,3 +60,59 @@ def test_rootpipe_run_names_a_bad_config_without_a_traceback(tmp_path, capsys):
     bad.write_text("segment:\n  treshold: 0.3\n")
     assert main(["run", "--configfile", str(bad), "-n"]) == 2
     assert "rootpipe run: error: invalid rootpipe configuration" in capsys.readouterr().err
+
+
+def test_yaml_mistakes_are_named_with_their_line(tmp_path, capsys):
+    from rootpipe.cli import main
+
+    tab = tmp_path / "tab.yaml"
+    tab.write_text("results_dir: r\nsegment:\n\tmethod: classical\n")
+    assert main(["run", "--configfile", str(tab), "-n"]) == 2
+    assert "is not valid YAML, line 3, column 1" in capsys.readouterr().err
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("pixel_size_mm: 0.02\nresults_dir: r\npixel_size_mm: 0.05\n")  # plain YAML keeps 0.05
+    with pytest.raises(ValueError, match="'pixel_size_mm' is given twice \\(lines 1 and 3\\)"):
+        config.load(twice)
+
+
+def test_unnamed_groups_in_the_pattern_are_refused():
+    with pytest.raises(ValueError, match="groups without a name"):
+        config.load({"filename_pattern": r"(?P<tube>T\d+)_(?P<window>L\d+)_(?P<date>\d{4}-\d\d-\d\d)(\.png|\.jpg)"})
+    config.load({"filename_pattern": r"(?P<tube>T\d+)_(?P<window>L\d+)_(?P<date>\d{4}-\d\d-\d\d)(?:\.png|\.jpg)"})
+
+
+def test_a_group_by_typo_is_caught_from_the_metadata_header(tmp_path):
+    (tmp_path / "meta.csv").write_text("\ufefftube,window, genotype\nT01,L01,WT\n")
+    campaign = {"metadata_csv": str(tmp_path / "meta.csv"), "track": {"group_by": ["genotype"]}}
+    config.check_campaign(dict(campaign))
+    with pytest.raises(ValueError, match="track.group_by names \\['genotpye'\\]"):
+        config.check_campaign({**campaign, "track": {"group_by": ["genotpye"]}})
+
+
+def test_a_run_from_the_wrong_folder_claims_nothing(tmp_path, monkeypatch, capsys):
+    from rootpipe.cli import main
+
+    (tmp_path / "campaign.yaml").write_text(f"input_dir: images\nresults_dir: {tmp_path / 'results'}\n")
+    monkeypatch.chdir(tmp_path)  # no images/ here
+    assert main(["run", "--configfile", "campaign.yaml", "-n"]) == 2
+    err = capsys.readouterr().err
+    assert f"input_dir images ({tmp_path / 'images'}: relative paths start from" in err
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    ("not a model\n", "segment.checkpoint: model.pt is not a safetensors file"),
+    (None, "segment.checkpoint model.pt does not exist"),
+])
+def test_a_bad_checkpoint_stops_the_run_before_any_job(tmp_path, monkeypatch, capfd, content, message):
+    from rootpipe.cli import main
+
+    (tmp_path / "images").mkdir()
+    if content:
+        (tmp_path / "model.pt").write_text(content)
+    (tmp_path / "campaign.yaml").write_text("input_dir: images\nresults_dir: results\npixel_size_mm: 0.05\n"
+                                            "segment:\n  checkpoint: model.pt\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--configfile", "campaign.yaml", "-n"]) != 0
+    out = capfd.readouterr()
+    assert message in out.out + out.err

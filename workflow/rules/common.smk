@@ -6,6 +6,7 @@ from snakemake.exceptions import WorkflowError
 
 from rootpipe.config import check_campaign, check_input_dir
 from rootpipe.segment import model_path
+from rootpipe.segment.checkpoint import NotACheckpoint, read_header
 
 # All of rootpipe's checks (defaults filled in), here at the start: a value only a job would
 # refuse would otherwise cost the outputs Snakemake deletes before running that job.
@@ -15,6 +16,18 @@ except ValueError as exc:
     raise WorkflowError(f"{exc}\n(config file: {', '.join(map(str, workflow.configfiles))})") from None
 
 RESULTS = config["results_dir"]
+
+# The model too, before any image is tiled: otherwise every segment job fails on its own.
+if config["segment"]["method"] == "unet":
+    _model = model_path(config["segment"])
+    if _model.exists():
+        try:
+            read_header(_model)
+        except NotACheckpoint as exc:
+            raise WorkflowError(f"segment.checkpoint: {exc}") from None
+    elif _model.absolute() != Path(RESULTS, "models", "model.safetensors").absolute():  # the train target's
+        raise WorkflowError(f"segment.checkpoint {_model} does not exist ({_model.absolute()}): give the path "
+                            "of a model `rootpipe train` wrote, or null for the shipped model")
 
 
 def batches():
