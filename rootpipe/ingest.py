@@ -180,19 +180,30 @@ def make_image_ids(manifest: pd.DataFrame) -> pd.Series:
     return manifest["series"] + "_" + stamp + "_" + manifest["content_hash"]
 
 
-def assign_batches(manifest: pd.DataFrame, batch_size: int) -> pd.Series:
+def assign_batches(manifest: pd.DataFrame, batch_size: int, previous: dict | None = None) -> pd.Series:
     """Batch = acquisition session (day), split into chunks of at most ``batch_size``.
 
-    Named ``{session}-{k:03d}``. A new day makes new batches and leaves old
-    ones untouched; order within a session is by series and time, not by
-    listing order.
+    Named ``{session}-{k:03d}``; order within a session is by series and time, not by
+    listing order. ``previous`` (image_id -> batch, from the batch files of the last
+    run) keeps images where they were: an image arriving late in a session goes into a
+    new batch of its own session instead of shifting every later batch of it (which
+    would tile and segment them again), and a deleted one changes only its own batch.
+    A session whose earlier batches exceed ``batch_size`` (it was lowered) is split afresh.
     """
     batch = pd.Series(None, index=manifest.index, dtype="object")
     accepted = manifest[manifest["status"] == ACCEPTED]
     for session, group in accepted.groupby("session", sort=True):
         order = group.sort_values(["series", "timestamp", "image_id"]).index
-        for k, start in enumerate(range(0, len(order), batch_size)):
-            batch.loc[order[start:start + batch_size]] = f"{session}-{k + 1:03d}"
+        kept = group["image_id"].map(previous or {}).dropna().astype(str)
+        kept = kept[kept.str.startswith(f"{session}-")]
+        if (kept.value_counts() > batch_size).any():
+            kept = kept.iloc[:0]
+        batch.loc[kept.index] = kept
+        rest = order.difference(kept.index, sort=False)
+        k = max((int(name.rsplit("-", 1)[1]) for name in kept), default=0)
+        for start in range(0, len(rest), batch_size):
+            k += 1
+            batch.loc[rest[start:start + batch_size]] = f"{session}-{k:03d}"
     return batch
 
 
@@ -298,7 +309,7 @@ def build_manifest(config: dict, previous: pd.DataFrame | None = None, threads: 
     return _build(config, previous, threads, progress)[0]
 
 
-def _build(config, previous, threads, progress) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _build(config, previous, threads, progress, batches=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The manifest, and the decode checks alone (before any name or duplicate rejection)."""
     files = scan(config["input_dir"], config["extensions"])
     if files.empty:
@@ -324,7 +335,7 @@ def _build(config, previous, threads, progress) -> tuple[pd.DataFrame, pd.DataFr
             lambda i: f"duplicate of {first[i]} (same series, time and content)")
         manifest.loc[dupes, ["status", "image_id"]] = [REJECTED, None]
     _reject_repeats(manifest)
-    manifest["batch"] = assign_batches(manifest, config["batch_size"])
+    manifest["batch"] = assign_batches(manifest, config["batch_size"], batches)
     manifest = join_metadata(manifest, config.get("metadata_csv"))
     for column in ("height_px", "width_px", "channels"):
         manifest[column] = pd.to_numeric(manifest[column]).astype("Int64")
@@ -392,6 +403,15 @@ def write_outputs(manifest: pd.DataFrame, results_dir: str | Path) -> dict:
     return status
 
 
+def previous_batches(results_dir: str | Path) -> dict:
+    """image_id -> batch, from the batch files the last ingest wrote (empty if none)."""
+    found = {}
+    for path in sorted(Path(results_dir, "batches").glob("*.tsv")):
+        ids = pd.read_csv(path, sep="\t", usecols=["image_id"], dtype=str)["image_id"]
+        found.update(dict.fromkeys(ids, path.stem))
+    return found
+
+
 def read_batch(path: str | Path) -> pd.DataFrame:
     """Read a batch list file written by :func:`write_outputs`."""
     return pd.read_csv(path, sep="\t", dtype={"image_id": str, "path": str, "series": str},
@@ -407,7 +427,7 @@ def run(config: dict, threads: int = 1, progress: bool = True) -> pd.DataFrame:
         print("ingest: the cached image checks were made by an earlier rootpipe; checking every image "
               "again, once", flush=True)
         previous = None
-    manifest, checks = _build(config, previous, threads, progress)
+    manifest, checks = _build(config, previous, threads, progress, batches=previous_batches(results_dir))
     cache.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(cache) as tmp:
         checks.to_parquet(tmp, index=False)

@@ -56,6 +56,32 @@ def test_batches_are_capped(tmp_path):
     assert sizes.max() == 3 and len(sizes) == 6  # 7 images per day -> 3 + 3 + 1
 
 
+def test_a_late_or_deleted_image_changes_only_its_own_batch(tmp_path):
+    config = campaign(tmp_path, dates=("2026-05-01",), series=[f"T01_L{i:02d}" for i in range(2, 9)])
+    config["metadata_csv"] = None
+    config["batch_size"] = 3
+    first = ingest.run(config, progress=False)
+    files = sorted((tmp_path / "results/batches").glob("*.tsv"))
+    before = {p.name: p.read_text() for p in files}
+    # a late image sorting first: re-chunking the session would shift every batch by one
+    write_png(tmp_path / "images/T01_L01_2026-05-01.png",
+              np.random.default_rng(9).integers(0, 255, (32, 48, 3), dtype=np.uint8))
+    second = ingest.run(config, progress=False)
+    assert {p.name: p.read_text() for p in files} == before
+    late = second.set_index("file").loc["T01_L01_2026-05-01.png", "batch"]
+    assert late == "2026-05-01-004"
+    # a deleted image changes its own batch only
+    (tmp_path / "images/T01_L05_2026-05-01.png").unlink()
+    ingest.run(config, progress=False)
+    after = {p.name: p.read_text() for p in files}
+    changed = {name for name in before if after[name] != before[name]}
+    assert changed == {first.set_index("file").loc["T01_L05_2026-05-01.png", "batch"] + ".tsv"}
+    # a smaller batch_size splits the session afresh
+    config["batch_size"] = 2
+    sizes = ingest.run(config, progress=False).groupby("batch").size()
+    assert sizes.max() == 2 and len(sizes) == 4  # 7 images
+
+
 def test_rejects_are_recorded_not_fatal(tmp_path, bad_files):
     config = campaign(tmp_path)
     names = bad_files(tmp_path / "images", "T02_L01_2026-05-01", "T02_L02_2026-05-01", "T02_L03_2026-05-01")
