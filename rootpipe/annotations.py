@@ -5,6 +5,7 @@ Every kind becomes one (H, W) uint8 label image: 1 = root, 0 = background,
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from .decode import UnreadableImage, read_image
 
 ROOT, BACKGROUND, UNLABELLED = 1, 0, 255
 JPEG_SUFFIXES = (".jpg", ".jpeg")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 KINDS = ("mask", "mask_png_rgba_ch0", "mask_jpg_gt127", "rsml_centrelines", "rootpainter")
 
 
@@ -27,8 +29,8 @@ def load_labels(path: str | Path, kind: str, shape: tuple[int, int], rsml_width_
     Parameters
     ----------
     path : annotation file.
-    kind : ``mask`` (any binary image, nonzero = root; in a JPEG file, above half its
-        maximum), ``mask_png_rgba_ch0`` (root = 255 in channel 0), ``mask_jpg_gt127`` (JPEG
+    kind : ``mask`` (any binary image: grey or the brightest colour channel above half
+        its maximum; with transparency, the opaque pixels), ``mask_png_rgba_ch0`` (root = 255 in channel 0), ``mask_jpg_gt127`` (JPEG
         mask, root > 127), ``rsml_centrelines`` (RSML polylines in px, drawn as strokes of
         ``rsml_width_px``), ``rootpainter`` (RootPainter's sparse annotation: red = root,
         green = background, anything else unlabelled).
@@ -60,16 +62,42 @@ def load_labels(path: str | Path, kind: str, shape: tuple[int, int], rsml_width_
         labels[(rgb[..., 0] > 127) & (rgb[..., 1] < 128)] = ROOT
         labels[(rgb[..., 1] > 127) & (rgb[..., 0] < 128)] = BACKGROUND
         return _check_shape(labels, path, shape)
-    channel = array[..., 0] if array.ndim == 3 else array
     if kind == "mask_png_rgba_ch0":
-        root = channel == 255
-    elif kind == "mask_jpg_gt127" or Path(path).suffix.lower() in JPEG_SUFFIXES:
-        # JPEG compression leaves faint non-zero noise around every edge: nonzero would widen
-        # each root by a pixel or two, so a lossy mask is cut at half its range.
-        root = channel > (127 if kind == "mask_jpg_gt127" else channel.max() / 2)
+        root = (array[..., 0] if array.ndim == 3 else array) == 255
+    elif kind == "mask_jpg_gt127":
+        root = (array[..., 0] if array.ndim == 3 else array) > 127
     else:  # "mask"
-        root = channel > 0
+        root = _mask_root(array, path)
     return _check_shape(_binary(root), path, shape)
+
+
+def _mask_root(array: np.ndarray, path) -> np.ndarray:
+    """Root pixels of a binary mask in any common form.
+
+    Grey or colour (roots drawn in any colour: the brightest channel), 0/1, 0/255 or
+    16-bit; with transparency, the opaque pixels are the drawing. Cut at half the
+    mask's maximum: JPEG and resampling leave faint values around every edge, which
+    "nonzero" would count as root.
+    """
+    if array.ndim == 3:
+        has_alpha = array.shape[-1] in (2, 4)
+        colour = array[..., :3] if array.shape[-1] >= 3 else array[..., :1]
+        if colour.shape[-1] == 3:
+            rgb = colour.astype(np.int32)
+            red = (rgb[..., 0] > 127) & (rgb[..., 1] < 64) & (rgb[..., 2] < 64)
+            green = (rgb[..., 1] > 127) & (rgb[..., 0] < 64) & (rgb[..., 2] < 64)
+            if red.any() and green.any():
+                raise ValueError(f"annotation {path} has red and green strokes, as a RootPainter annotation "
+                                 "(red = root, green = background): give it annotation type 'rootpainter'")
+        alpha = array[..., -1] if has_alpha else None
+        if alpha is not None and alpha.min() < alpha.max():
+            return alpha > alpha.max() / 2
+        array = colour.max(axis=-1)
+    top = array.max()
+    if Path(path).suffix.lower() in JPEG_SUFFIXES and 0 < top < 64:
+        raise ValueError(f"annotation {path} is a JPEG mask with values up to {top}: a 0/1 mask does not "
+                         "survive JPEG compression; save it as PNG (or with roots at 255)")
+    return array > top / 2 if top > 0 else np.zeros(array.shape, bool)
 
 
 def _check_shape(labels: np.ndarray, path, shape: tuple[int, int]) -> np.ndarray:
@@ -102,7 +130,11 @@ def read_pairs(pairs_csv: str | Path, split: str | None = None, dataset: str | N
         if column not in table.columns:
             raise ValueError(f"{pairs_csv} has no {column} column, but {column} {value!r} was asked for")
         known = sorted(table[column].dropna().astype(str).unique())
-        table = table[table[column].astype(str) == str(value)]
+        values = table[column].astype(str)
+        if column == "split":  # Val, " val" and val are one split: a spreadsheet's capital must not drop it
+            table = table[values.str.strip().str.lower() == str(value).strip().lower()]
+        else:
+            table = table[values == str(value)]
         if table.empty and not allow_empty:
             scope = f" in dataset {dataset!r}" if column == "split" and dataset is not None else ""
             raise ValueError(f"{pairs_csv} has no rows with {column} {value!r}{scope}; "
@@ -122,9 +154,27 @@ def pairs_from_folder(folder: str | Path, kind: str = "mask") -> pd.DataFrame:
     if not (folder / "images").is_dir():
         raise ValueError(f"{folder / 'images'} is not a folder; --folder expects FOLDER/images/ and "
                          "FOLDER/masks/ with same-stem files")
-    masks = {p.stem: p for p in (folder / "masks").glob("*") if p.is_file()}
-    rows = [(str(p), str(masks[p.stem]), kind) for p in sorted((folder / "images").glob("*"))
-            if p.stem in masks]
+    images = [p for p in sorted((folder / "images").glob("*"))
+              if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    masks = {}
+    for p in sorted((folder / "masks").glob("*")) if (folder / "masks").is_dir() else []:
+        if p.is_file() and (p.suffix.lower() in IMAGE_SUFFIXES or p.suffix.lower() == ".rsml"):
+            if p.stem in masks:
+                raise ValueError(f"{masks[p.stem].name} and {p.name} in {folder / 'masks'} both annotate "
+                                 f"{p.stem}: keep one")
+            masks[p.stem] = p
+    rows = [(str(p), str(masks[p.stem]), kind) for p in images if p.stem in masks]
+    lonely = [p.name for p in images if p.stem not in masks]
+    unused = sorted(set(masks) - {p.stem for p in images})
     if not rows:
-        raise ValueError(f"no image in {folder / 'images'} has a same-stem mask in {folder / 'masks'}")
+        raise ValueError(f"no image in {folder / 'images'} has a same-stem mask in {folder / 'masks'} (images "
+                         f"e.g. {[p.name for p in images[:3]]}, masks e.g. {[m.name for m in list(masks.values())[:3]]})"
+                         "; a mask is named as its image, with any image extension (img001.png for img001.jpg, "
+                         "not img001_mask.png)")
+    if lonely or unused:
+        print(f"annotations: {len(rows)} image/mask pairs in {folder}; "
+              + "; ".join(part for part in (
+                  f"{len(lonely)} image(s) without a mask, left out: {', '.join(lonely[:5])}" if lonely else "",
+                  f"{len(unused)} mask(s) without an image: {', '.join(unused[:5])}" if unused else "") if part),
+              file=sys.stderr)
     return pd.DataFrame(rows, columns=["image", "annotation", "annotation_type"])

@@ -159,10 +159,14 @@ def cmd_evaluate(a) -> None:
     if a.out and Path(a.out).is_dir():  # before the inference, not after
         raise ValueError(f"--out {a.out} is a folder; give the CSV's file name")
     settings = _config(a.config)["segment"]
-    if a.method == "classical":
+    # The flags win; without them the config's segment method and checkpoint (the shipped model
+    # when it names none), so a campaign's own model is what gets scored.
+    if a.method == "classical" or (a.method is None and not a.checkpoint and settings["method"] == "classical"):
         settings["method"] = "classical"
+        print("evaluate: method classical", file=sys.stderr)
     else:
-        settings.update(method="unet", checkpoint=a.checkpoint or str(DEFAULT_CHECKPOINT))
+        settings.update(method="unet", checkpoint=a.checkpoint or settings.get("checkpoint") or str(DEFAULT_CHECKPOINT))
+        print(f"evaluate: model {settings['checkpoint']}", file=sys.stderr)
     pairs = _pairs(a)
     if a.pairs and not a.split and "split" in pairs and pairs["split"].nunique() > 1:
         print(f"evaluate: scoring every split ({', '.join(sorted(pairs['split'].astype(str).unique()))}); "
@@ -243,8 +247,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--split")
     p.add_argument("--dataset", help="only rows of this dataset (pairs CSV)")
     p.add_argument("--annotation-type", default="mask")
-    p.add_argument("--checkpoint", help="rootpipe checkpoint (default: the shipped model)")
-    p.add_argument("--method", choices=["classical", "unet"], help="default: unet with the shipped model")
+    p.add_argument("--checkpoint", help="rootpipe checkpoint (default: the config's segment.checkpoint, else the shipped model)")
+    p.add_argument("--method", choices=["classical", "unet"], help="default: the config's segment.method")
     p.add_argument("--out", help="per-image CSV")
     _add_common(p)
     p.set_defaults(func=cmd_evaluate)

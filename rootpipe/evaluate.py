@@ -48,13 +48,16 @@ def evaluate(pairs: pd.DataFrame, settings: dict, threads: int = 1, rsml_width_p
                        settings.get("centreline_threshold"))
         s = scores(mask, labels)
         counts.append(s)
+        sparse = bool((labels == UNLABELLED).any())
+        # A sparse annotation marks some of the roots only: its length says nothing of the image's.
         rows.append({"image": image, **{k: s[k] for k in ("f1", "dice", "iou", "precision", "recall")},
-                     "predicted_length_px": measure(mask)["total_length_mm"],
-                     "annotated_length_px": measure(labels == 1)["total_length_mm"],
-                     "sparse": bool((labels == UNLABELLED).any())})
+                     "predicted_length_px": np.nan if sparse else measure(mask)["total_length_mm"],
+                     "annotated_length_px": np.nan if sparse else measure(labels == 1)["total_length_mm"],
+                     "sparse": sparse})
     per_image = pd.DataFrame(rows)
     summary = {f"pooled_{k}": v for k, v in pool(counts).items() if k not in ("tp", "fp", "fn")}
     summary["mean_f1"] = float(per_image["f1"].mean()) if len(per_image) else float("nan")
-    summary.update(length_agreement(per_image["predicted_length_px"], per_image["annotated_length_px"]))
+    dense = per_image[~per_image["sparse"]] if len(per_image) else per_image
+    summary.update(length_agreement(dense["predicted_length_px"], dense["annotated_length_px"]))
     summary["n_images"] = len(per_image)
     return per_image, summary

@@ -37,6 +37,27 @@ def load_pairs(pairs: pd.DataFrame, rsml_width_px: float = 4.0) -> list[tuple[np
     return out
 
 
+def check_labels(data: list, annotations) -> None:
+    """Refuse training annotations that mark no root; warn about implausible ones.
+
+    A mask that is mostly root is almost always inverted (black roots on white) or an
+    image given as its own annotation (columns swapped), and would train a model that
+    calls everything root.
+    """
+    names = list(annotations)
+    if not any((lab == ROOT).any() for _, lab in data):
+        unlabelled = all((lab == UNLABELLED).all() for _, lab in data)
+        raise ValueError(f"no training annotation marks a {'labelled' if unlabelled else 'root'} pixel "
+                         f"({len(names)} file(s), e.g. {names[0]}): check the annotation files and "
+                         "their annotation type")
+    for (_, lab), name in zip(data, names):
+        labelled = lab != UNLABELLED
+        fraction = (lab == ROOT).sum() / max(1, labelled.sum())
+        if fraction > 0.5:
+            print(f"train: warning: annotation {name} marks {fraction:.0%} of its labelled pixels as root; "
+                  "inverted (black roots on white)? image and annotation swapped?", flush=True)
+
+
 def mark_skeleton(labels: np.ndarray) -> np.ndarray:
     """``labels`` with the root pixels on the roots' centre-lines (1 px wide) set to ``SKELETON``.
 
@@ -261,6 +282,7 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
     if train_pairs.empty:
         raise ValueError("no training pairs")
     train_data, val_data = load_pairs(train_pairs, rsml_width_px), load_pairs(val_pairs, rsml_width_px)
+    check_labels(train_data, train_pairs["annotation"])
     if val_data and not any((lab == ROOT).any() for _, lab in val_data):
         print(f"train: warning: the {len(val_data)} validation image(s) have no annotated root pixel, so F1 "
               "cannot rank epochs; validation is skipped", flush=True)

@@ -169,3 +169,101 @@ def test_evaluate_refuses_a_folder_as_out_before_scoring(tmp_path, capsys):
     assert code == 2 and "is a folder" in capsys.readouterr().err
     code = main(["evaluate", "--pairs", str(csv), "--split", "testing", "--quiet"])
     assert code == 2 and "the split values there: test" in capsys.readouterr().err
+
+
+def _drawn(shape=(40, 50)):
+    """A mask with one 3 px root along row 20 (about 6 % of the pixels)."""
+    root = np.zeros(shape, bool)
+    root[19:22, 5:45] = True
+    return root
+
+
+@pytest.mark.parametrize("form", ["grey01", "grey255", "green_on_black", "blue_on_black", "black_on_transparent",
+                                  "white_on_transparent_white", "resampling_noise"])
+def test_masks_in_every_common_form_read_as_drawn(tmp_path, form):
+    root = _drawn()
+    rgba = np.zeros((*root.shape, 4), np.uint8)
+    arrays = {
+        "grey01": root.astype(np.uint8),
+        "grey255": root.astype(np.uint8) * 255,
+        "green_on_black": np.stack([np.zeros_like(root), root, np.zeros_like(root)], -1).astype(np.uint8) * 255,
+        "blue_on_black": np.stack([np.zeros_like(root), np.zeros_like(root), root], -1).astype(np.uint8) * 255,
+        "resampling_noise": (root * 255 + np.random.default_rng(0).integers(0, 3, root.shape)).clip(0, 255)
+        .astype(np.uint8),
+    }
+    if form == "black_on_transparent":  # opaque black strokes on a transparent layer
+        rgba[..., 3] = root * 255
+        arrays[form] = rgba
+    if form == "white_on_transparent_white":  # the background white too, but transparent
+        rgba[..., :3] = 255
+        rgba[..., 3] = root * 255
+        arrays[form] = rgba
+    labels = load_labels(write_png(tmp_path / "m.png", arrays[form]), "mask", root.shape)
+    assert (labels == 1).sum() == root.sum() and (labels[root] == 1).all()
+
+
+def test_masks_that_cannot_be_read_right_are_refused(tmp_path):
+    from conftest import write_jpeg
+
+    root = _drawn()
+    with pytest.raises(ValueError, match="0/1 mask does not survive JPEG"):
+        load_labels(write_jpeg(tmp_path / "m.jpg", root.astype(np.uint8)), "mask", root.shape)
+    painted = np.zeros((*root.shape, 3), np.uint8)
+    painted[root] = (255, 0, 0)
+    painted[:5] = (0, 255, 0)
+    with pytest.raises(ValueError, match="annotation type 'rootpainter'"):
+        load_labels(write_png(tmp_path / "rp.png", painted), "mask", root.shape)
+
+
+def test_training_refuses_annotations_without_roots_and_flags_inverted_ones(tmp_path, capsys):
+    pairs = _tiny_pairs(tmp_path / "t", 2, roots=False)
+    with pytest.raises(ValueError, match="no training annotation marks a root pixel"):
+        train(pairs, pairs.iloc[:0], tmp_path / "m.safetensors", epochs=1, steps_per_epoch=1, tile=64,
+              progress=False)
+    pairs = _tiny_pairs(tmp_path / "u", 2)
+    for path in pairs["annotation"]:  # inverted: black roots on white
+        write_png(path, 255 - np.array(Image.open(path)))
+    train(pairs, pairs.iloc[:0], tmp_path / "m.safetensors", epochs=1, steps_per_epoch=1, batch=2, tile=64,
+          progress=False)
+    assert "as root; inverted (black roots on white)?" in capsys.readouterr().out
+
+
+def test_folder_pairs_say_what_was_left_out(tmp_path, capsys):
+    from rootpipe.annotations import pairs_from_folder
+
+    for stem in ("a", "b", "c"):
+        write_png(tmp_path / "images" / f"{stem}.png", np.zeros((8, 8, 3), np.uint8))
+    write_png(tmp_path / "masks" / "a.png", np.zeros((8, 8), np.uint8))
+    write_png(tmp_path / "masks" / "z.png", np.zeros((8, 8), np.uint8))
+    (tmp_path / "images" / "a.xmp").write_text("<x/>")  # a sidecar, not an image
+    assert list(pairs_from_folder(tmp_path)["image"]) == [str(tmp_path / "images" / "a.png")]
+    err = capsys.readouterr().err
+    assert "2 image(s) without a mask, left out: b.png, c.png" in err and "mask(s) without an image: z" in err
+    write_png(tmp_path / "masks" / "a.tif", np.zeros((8, 8), np.uint8))
+    with pytest.raises(ValueError, match="a.png and a.tif .* both annotate a"):
+        pairs_from_folder(tmp_path)
+
+
+def test_a_split_written_with_a_capital_or_a_space_is_the_same_split(tmp_path):
+    (tmp_path / "pairs.csv").write_text("image,annotation,annotation_type,split\n"
+                                        "a.png,a_m.png,mask,train\nb.png,b_m.png,mask, Val\n")
+    assert list(read_pairs(tmp_path / "pairs.csv", split="val")["image"]) == [str(tmp_path / "b.png")]
+
+
+def test_evaluate_scores_the_configs_model_and_no_length_from_sparse_annotations(tmp_path, capsys):
+    pairs = _tiny_pairs(tmp_path / "p", 3)
+    for i, path in enumerate(pairs["annotation"]):  # the first one sparse: only half the root painted
+        if i == 0:
+            painted = np.zeros((96, 96, 4), np.uint8)
+            painted[:48, 40:45] = (255, 0, 0, 255)
+            write_png(path, painted)
+    csv = tmp_path / "pairs.csv"
+    pairs.assign(annotation_type=["rootpainter", "mask", "mask"], split="test").to_csv(csv, index=False)
+    out = tmp_path / "scores.csv"
+    config = json.dumps({"segment": {"method": "classical"}})
+    assert main(["evaluate", "--pairs", str(csv), "--config", config, "--out", str(out), "--quiet"]) == 0
+    assert "evaluate: method classical" in capsys.readouterr().err
+    scores = pd.read_csv(out)
+    assert scores["sparse"].tolist() == [True, False, False]
+    assert scores.loc[0, ["predicted_length_px", "annotated_length_px"]].isna().all()
+    assert scores.loc[1:, "annotated_length_px"].notna().all()

@@ -269,6 +269,17 @@ def test_train_target_trains_the_configured_model(tmp_path):
         "n_train_images": 2, "n_val_images": 1, "epochs": 1, "steps_per_epoch": 2, "batch": 2,
         "augmentation": "light", "root_fraction": 0.8, "skeleton_weight": 0.5}
     assert (tmp_path / "results/benchmarks/train.tsv").exists()
+    # a corrected annotation retrains the model
+    dry = lambda: rootpipe(tmp_path, "run", "--configfile", "config.yaml", "train", "-n").stdout
+    assert "Nothing to be done" in dry()
+    from conftest import write_png
+
+    mask = np.zeros((96, 128), np.uint8)
+    mask[:, 50:58] = 255  # the root drawn 2 px wider
+    write_png(tmp_path / "annotated/masks/im0.png", mask)
+    later = model.stat().st_mtime + 10
+    os.utime(tmp_path / "annotated/masks/im0.png", (later, later))
+    assert re.search(r"rule train:", dry())
 
 
 def test_train_target_without_pairs_says_what_to_set(tmp_path):

@@ -10,6 +10,20 @@ def train_pairs(wildcards):
     return TRAIN["pairs"]
 
 
+def train_files(wildcards):
+    """The images and annotations the pairs CSV names: a corrected mask retrains the model."""
+    from rootpipe.annotations import read_pairs
+
+    try:
+        pairs = read_pairs(train_pairs(wildcards), dataset=TRAIN["dataset"])
+    except (ValueError, FileNotFoundError) as exc:
+        raise WorkflowError(f"train.pairs: {exc}") from None
+    splits = {TRAIN["train_split"], TRAIN["val_split"]}
+    if "split" in pairs:
+        pairs = pairs[pairs["split"].astype(str).str.strip().str.lower().isin({str(s).lower() for s in splits})]
+    return sorted({*pairs["image"], *pairs["annotation"]})
+
+
 def train_args(wildcards):
     """The config's train section as `rootpipe train` flags (shell-quoted)."""
     flags = {"--dataset": TRAIN["dataset"], "--init": TRAIN["init"], "--epochs": TRAIN["epochs"],
@@ -24,6 +38,7 @@ def train_args(wildcards):
 rule train:
     input:
         pairs=train_pairs,
+        files=train_files,
         init=[TRAIN["init"]] if TRAIN["init"] else [],
     output:
         f"{RESULTS}/models/model.safetensors",
