@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -38,6 +39,8 @@ def snakemake_command(profile: str, configfile: str | None, extra: list[str],
 def run_workflow(profile: str = "local", configfile: str | None = None, extra: list[str] = ()) -> int:
     """Run Snakemake in the current directory; returns its exit status."""
     extra = list(extra)
+    if profile == "slurm":
+        extra += _slurm_status_args(extra)
     env = dict(os.environ)
     # Rules call `rootpipe STAGE`: make this environment's scripts win on PATH.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -69,14 +72,30 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
         # The train target reads annotations, not the campaign: forcing ingest would pull it in.
         force = [] if dry or "--forcerun" in extra or "train" in extra else ["--forcerun", "ingest"]
         started = time.time()
-        child = subprocess.Popen(snakemake_command(profile, configfile, extra, force), env=env)
+        # Snakemake inherits the lock's file: if this process is killed outright, the lock stays
+        # held until Snakemake ends too, so a rerun cannot start beside a Snakemake still running.
+        child = subprocess.Popen(snakemake_command(profile, configfile, extra, force), env=env,
+                                 pass_fds=(lock.fileno(),))
+        stopped = []
+
+        def stop(signum, frame):
+            # As Ctrl-C: Snakemake cancels its jobs (local processes, SLURM jobs) and exits.
+            stopped.append(signum)
+            child.send_signal(signal.SIGINT)
+
+        handlers = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
         try:
             status = child.wait()
         except KeyboardInterrupt:  # Ctrl-C reached Snakemake too: let it stop its jobs
             child.wait()
+            stopped.append(signal.SIGINT)
+        finally:
+            for s, handler in handlers.items():
+                signal.signal(s, handler)
+        if stopped:
             print("rootpipe run: interrupted. Finished jobs are kept; run the same command again to "
                   "go on from there", file=sys.stderr)
-            return 130
+            return 128 + stopped[0]
     if status == 0 and not dry:
         report = results / "report.html"
         if report.exists() and report.stat().st_mtime >= started - 1:
@@ -85,6 +104,26 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
         if manifest.exists() and manifest.stat().st_mtime >= started - 1:  # ingest ran this time
             _say_ingest(results)
     return status
+
+
+def _slurm_status_args(extra: list[str]) -> list[str]:
+    """``--slurm-status-command squeue`` where sacct cannot read job states.
+
+    The SLURM plugin asks sacct whenever the command exists; on a cluster without an
+    accounting database every query fails, and the run waits for ever without a word.
+    """
+    if any(a.startswith("--slurm-status-command") for a in extra):
+        return []
+    try:
+        probe = subprocess.run(["sacct", "-X", "-n", "-j", "1"], capture_output=True, text=True, timeout=60)
+        if probe.returncode == 0:
+            return []
+        why = (probe.stderr or probe.stdout).strip().splitlines()[-1:] or [f"exit status {probe.returncode}"]
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        why = [str(exc)]
+    print(f"rootpipe run: sacct cannot read job states here ({why[0]}); asking squeue instead "
+          "(--slurm-status-command squeue)", file=sys.stderr)
+    return ["--slurm-status-command", "squeue"]
 
 
 def _claim(results: Path) -> str | None:

@@ -142,3 +142,16 @@ def test_segment_stage_mask_equals_to_mask_with_centrelines(tmp_path):
     np.testing.assert_array_equal(mask, expected)
     columns = mask[55:70].sum(axis=0)[20:140]
     assert columns.max() == 1 and columns.sum() > 100  # the dim root is a 1 px line
+
+
+def test_a_damaged_image_store_is_named_with_the_fix(tmp_path):
+    img = np.random.default_rng(0).integers(0, 255, (96, 160, 3), dtype=np.uint8)
+    write_png(tmp_path / "a.png", img)
+    store = tmp_path / "images.zarr"
+    tile_batch(pd.DataFrame({"image_id": ["a"], "path": [str(tmp_path / "a.png")]}), store, chunk_px=64, levels=1)
+    chunk = next(p for p in (store / "a").rglob("*") if p.is_file() and "c" in p.relative_to(store).parts)
+    chunk.write_bytes(np.random.default_rng(1).bytes(chunk.stat().st_size))  # a disk or copy error
+    settings = cfg.load({"segment": {"method": "classical"}})["segment"]
+    with pytest.raises(ValueError, match=f"cannot read image a .* from {store}.*delete {store} and run again"):
+        segment_batch(store, tmp_path / "seg.zarr", settings)
+    assert not (tmp_path / "seg.zarr").exists()

@@ -326,3 +326,63 @@ def test_results_are_run_from_one_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path / "b")
     problem = _claim(results)
     assert problem and str(tmp_path / "a") in problem and WORKDIR_MARKER in problem
+
+
+FAKE_SNAKEMAKE = """
+import os, signal, sys, time
+from pathlib import Path
+def stop(signum, frame):  # what Snakemake does on Ctrl-C: cancel its jobs, then exit
+    Path("snakemake-got-sigint").write_text("yes")
+    sys.exit(1)
+signal.signal(signal.SIGINT, stop)
+Path("snakemake-started").write_text(str(os.getpid()))
+time.sleep(60)
+"""
+
+
+def _start_run(tmp_path):
+    """`rootpipe run` in a process of its own, with a stand-in for Snakemake that sleeps."""
+    (tmp_path / "images").mkdir(exist_ok=True)
+    (tmp_path / "config.yaml").write_text("input_dir: images\nresults_dir: results\npixel_size_mm: 0.05\n")
+    (tmp_path / "fake_snakemake.py").write_text(FAKE_SNAKEMAKE)
+    script = ("import sys, rootpipe.run as r\n"
+              "r.snakemake_command = lambda *a, **k: [sys.executable, 'fake_snakemake.py']\n"
+              "sys.exit(r.run_workflow('local', 'config.yaml', []))\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    for _ in range(300):
+        if (tmp_path / "snakemake-started").exists():
+            return proc
+        time.sleep(0.1)
+    raise AssertionError("the stand-in Snakemake did not start")
+
+
+def test_a_terminated_run_stops_snakemake_and_a_killed_one_keeps_its_lock(tmp_path):
+    # SIGTERM (kill, timeout, scancel of a run submitted as a job) stops Snakemake as Ctrl-C does,
+    # instead of leaving it running on its own.
+    proc = _start_run(tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM and "interrupted" in proc.stderr.read()
+    assert (tmp_path / "snakemake-got-sigint").exists()
+    # SIGKILL cannot be passed on; the Snakemake left running still holds the run lock, so a
+    # second run does not start beside it.
+    (tmp_path / "snakemake-started").unlink()
+    proc = _start_run(tmp_path)
+    proc.kill()
+    proc.wait()
+    second = subprocess.run([sys.executable, "-m", "rootpipe.cli", "run", "--configfile", "config.yaml"],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert second.returncode == 1 and "another rootpipe run is writing" in second.stderr
+    os.kill(int((tmp_path / "snakemake-started").read_text()), signal.SIGKILL)
+
+
+@pytest.mark.parametrize("accounting", [True, False])
+def test_the_slurm_profile_asks_squeue_where_sacct_cannot_answer(tmp_path, monkeypatch, accounting):
+    from rootpipe.run import _slurm_status_args
+
+    sacct = tmp_path / "sacct"
+    sacct.write_text("#!/bin/sh\n" + ("exit 0\n" if accounting else
+                                      "echo 'Slurm accounting storage is disabled' >&2\nexit 1\n"))
+    sacct.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert _slurm_status_args([]) == ([] if accounting else ["--slurm-status-command", "squeue"])
+    assert _slurm_status_args(["--slurm-status-command", "sacct"]) == []

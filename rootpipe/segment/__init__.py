@@ -196,7 +196,14 @@ def segment_batch(images_store: str | Path, out_store: str | Path, settings: dic
             probability = BandWriter(arrays["probability"])
             mask = np.empty((h, w), np.uint8)
             faint = None if centreline is None else np.empty((h, w), np.uint8)
-            read_rows = lambda y0, y1, level=level: np.moveaxis(level[:, y0:y1, :], 0, -1)  # noqa: E731
+
+            def read_rows(y0, y1, level=level, image_id=image_id):
+                try:
+                    return np.moveaxis(level[:, y0:y1, :], 0, -1)
+                except Exception as exc:  # a damaged chunk: checksum, codec, a missing file
+                    raise ValueError(f"cannot read image {image_id} (rows {y0}-{y1}) from {images_store}: "
+                                     f"{exc}. The store is damaged: delete {images_store} and run again "
+                                     "(it is tiled anew from the source images)") from exc
             for y0, band in segmenter.rows(read_rows, (h, w)):
                 np.greater(band, threshold, out=mask[y0:y0 + len(band)])
                 if faint is not None:
