@@ -107,7 +107,7 @@ def group_label(name) -> str:
 
 
 def summary_figure(summary: pd.DataFrame, group_by: list[str]):
-    """Mean total length per group over time with its 95 % confidence band."""
+    """Mean total length per group over time with its 95 % confidence interval (error bars)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     groups = summary.groupby(group_by, dropna=False) if group_by else [("all series", summary)]
@@ -120,9 +120,12 @@ def summary_figure(summary: pd.DataFrame, group_by: list[str]):
         count = f"n={n.min()}" if n.min() == n.max() else f"n={n.min()}-{n.max()} per session"
         ax.errorbar(x, mean, yerr=[low.fillna(0), high.fillna(0)], marker="o", capsize=3,
                     label=f"{group_label(name)} ({count})")
-        ax.fill_between(x, rows["total_length_mm_ci95_low"], rows["total_length_mm_ci95_high"], alpha=0.2)
     ax.set_ylabel("total root length (mm), mean and 95 % CI")
-    ax.set_ylim(bottom=0)  # a t interval from two series can reach below zero; lengths cannot
+    # A t interval from two series can reach below zero (lengths cannot) or ten times the mean:
+    # such bars run off the plot rather than squash every mean into its bottom tenth.
+    means, highs = summary["total_length_mm_mean"], summary["total_length_mm_ci95_high"]
+    top = np.nanmax([means.max(), min(highs.max(), 2.5 * means.max())]) if means.notna().any() else np.nan
+    ax.set_ylim(0, top * 1.05 if np.isfinite(top) and top > 0 else None)
     _date_axis(ax, pd.to_datetime(summary["session"]))
     ax.legend(fontsize=8)
     fig.tight_layout()

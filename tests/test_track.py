@@ -213,3 +213,13 @@ def test_report_of_a_first_session_has_no_empty_rate_panels(tmp_path):
     assert texts and all("no interval yet" in t for t in texts)
     left, right = fig.axes[0].get_xlim()
     assert right - left <= 7  # days around the one date, not years
+
+
+def test_wide_intervals_do_not_squash_the_group_means():
+    from rootpipe.report import summary_figure
+
+    summary = pd.DataFrame({"genotype": "WT", "session": ["2026-05-01", "2026-05-08"], "n_series": 2,
+                            "total_length_mm_mean": [10.0, 20.0], "total_length_mm_ci95_low": [-80.0, -260.0],
+                            "total_length_mm_ci95_high": [100.0, 300.0]})  # t interval of two series
+    bottom, top = summary_figure(summary, ["genotype"]).axes[0].get_ylim()
+    assert bottom == 0 and 20 < top <= 2.5 * 20 * 1.05
