@@ -50,7 +50,10 @@ def read_yaml(path: str | Path) -> dict:
     """A YAML config file as a dict; ValueError naming the file, line and fix if it is not valid YAML."""
     try:
         with open(path) as fh:
-            return yaml.load(fh, Loader=_UniqueKeyLoader) or {}
+            config = yaml.load(fh, Loader=_UniqueKeyLoader) or {}
+        if not isinstance(config, dict):
+            raise ValueError("it holds no settings (expected lines such as `input_dir: images`)")
+        return config
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""

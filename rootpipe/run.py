@@ -9,8 +9,8 @@ Snakemake keeps the history of its outputs.
 """
 from __future__ import annotations
 
+import copy
 import fcntl
-import json
 import os
 import signal
 import subprocess
@@ -172,7 +172,7 @@ def _checked_results_dir(configfile: str | None, check_input: bool = True) -> Pa
     source = configfile or ("config/config.yaml" if Path("config/config.yaml").exists()
                             else REPO / "config" / "config.yaml")
     raw = read_yaml(source)
-    config = check_campaign(json.loads(json.dumps(raw)))
+    config = check_campaign(copy.deepcopy(raw))
     if check_input:
         check_input_dir(config["input_dir"])
     if raw.get("pixel_size_mm") is None and not raw.get("dpi"):
