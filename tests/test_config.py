@@ -73,6 +73,10 @@ def test_yaml_mistakes_are_named_with_their_line(tmp_path, capsys):
     twice.write_text("pixel_size_mm: 0.02\nresults_dir: r\npixel_size_mm: 0.05\n")  # plain YAML keeps 0.05
     with pytest.raises(ValueError, match="'pixel_size_mm' is given twice \\(lines 1 and 3\\)"):
         config.load(twice)
+    listed = tmp_path / "listed.yaml"
+    listed.write_text("- input_dir: images\n")
+    assert main(["run", "--configfile", str(listed), "-n"]) == 2
+    assert "holds no settings" in capsys.readouterr().err
 
 
 def test_unnamed_groups_in_the_pattern_are_refused():
