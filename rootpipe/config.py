@@ -57,7 +57,7 @@ def read_yaml(path: str | Path) -> dict:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        tab = " (indent with spaces: YAML refuses tabs)" if "\\t" in str(exc) or "'\\t'" in str(exc) else ""
+        tab = " (indent with spaces: YAML refuses tabs)" if "\\t" in str(exc) else ""
         raise ValueError(f"config file {path} is not valid YAML{where}: "
                          f"{getattr(exc, 'problem', None) or exc}{tab}") from None
     except ValueError as exc:

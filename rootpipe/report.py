@@ -235,10 +235,10 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
 
 
 def run(manifest_path, traits_path, growth_path, out, config: dict) -> Path:
-    summary_path = Path(growth_path).with_name("growth_summary.parquet")
-    summary = pd.read_parquet(summary_path) if summary_path.exists() else None
     from .config import pixel_size_mm
 
+    summary_path = Path(growth_path).with_name("growth_summary.parquet")
+    summary = pd.read_parquet(summary_path) if summary_path.exists() else None
     page = render(pd.read_parquet(manifest_path), pd.read_parquet(traits_path), pd.read_parquet(growth_path),
                   config["results_dir"], config["report"]["gallery_images"], summary, pixel_size_mm(config))
     with atomic_path(out) as tmp:

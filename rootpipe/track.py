@@ -386,7 +386,7 @@ def default_group_by(growth: pd.DataFrame, config: dict) -> list[str]:
     if config["track"].get("group_by"):
         return list(config["track"]["group_by"])
     naming = {*config.get("series_fields", []), *config.get("timestamp_fields", []), *GROWTH_COLUMNS}
-    return [c for c in series_metadata(growth, naming).columns if c not in naming]
+    return [c for c in series_metadata(growth).columns if c not in naming]
 
 
 def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1,
