@@ -236,8 +236,7 @@ def read_metadata(path: Path) -> pd.DataFrame:
 
 def _result_columns() -> set[str]:
     """Column names rootpipe writes into its own tables (traits, growth, roots, summary)."""
-    from .track import GROWTH_COLUMNS, ROOT_COLUMNS  # imported here: they bring cv2 and numba
-    from .traits import BASE_TRAIT_KEYS
+    from .columns import BASE_TRAIT_KEYS, GROWTH_COLUMNS, ROOT_COLUMNS
 
     return {*BASE_TRAIT_KEYS, *GROWTH_COLUMNS, *ROOT_COLUMNS, "total_length_smoothed_mm", "n_series"}
 

@@ -20,18 +20,8 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path, write_table
+from .columns import GROWTH_COLUMNS, ROOT_COLUMNS
 from .traits import skeleton_length_map
-
-GROWTH_COLUMNS = [
-    "series", "timepoint", "image_id", "timestamp", "days", "total_length_mm",
-    "length_change_mm", "growth_rate_mm_per_day", "length_gained_mm", "length_lost_mm",
-    "n_tips", "n_new_tips", "root_length_density_mm_per_mm2",
-    "shift_y_px", "shift_x_px", "registration_quality", "registration_ok", "note",
-]
-
-
-ROOT_COLUMNS = ["series", "root_id", "timepoint", "image_id", "timestamp", "length_mm", "first_seen",
-                "last_seen", "elongation_rate_mm_per_day"]
 
 
 def register(reference: np.ndarray, moving: np.ndarray, method: str = "translation") -> dict:

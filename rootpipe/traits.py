@@ -76,6 +76,8 @@ from scipy import ndimage as ndi
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from .columns import BASE_TRAIT_KEYS
+
 # Gaussian sigma (in path samples) for smoothing branch paths before taking
 # the polyline length; 2-3 removes the digital staircase of straight lines
 # while shrinking curves of radius rho by only ~sigma^2 / (2 rho^2).
@@ -1584,16 +1586,6 @@ BRANCH_COLUMNS = [
 _BRANCH_DTYPES = {"length_mm": float, "mean_diameter_mm": float,
                   "angle_deg": float}
 
-BASE_TRAIT_KEYS = [
-    "total_length_mm", "mean_diameter_mm", "median_diameter_mm",
-    "max_diameter_mm", "n_tips", "n_branch_points", "network_area_mm2",
-    "n_components", "branching_frequency_per_mm", "surface_area_mm2",
-    "volume_mm3", "depth_mm", "width_mm", "convex_hull_area_mm2",
-    "projected_area_mm2", "perimeter_mm", "solidity", "width_depth_ratio",
-    "root_length_density_mm_per_mm2", "mean_orientation_deg",
-    "shallow_angle_fraction", "medium_angle_fraction",
-    "steep_angle_fraction",
-]
 # Per diameter class: (key prefix, total it sums to).
 CLASS_QUANTITIES = (
     ("length_mm", "total_length_mm"),

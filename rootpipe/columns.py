@@ -1,0 +1,29 @@
+"""Column names of rootpipe's tables, in a module that imports nothing.
+
+Ingest checks metadata column names against them; importing traits or track for
+that would load numba and OpenCV into every ingest run (0.8 s).
+"""
+
+#: per-image traits (traits.measure), before the per-diameter-class columns
+BASE_TRAIT_KEYS = [
+    "total_length_mm", "mean_diameter_mm", "median_diameter_mm",
+    "max_diameter_mm", "n_tips", "n_branch_points", "network_area_mm2",
+    "n_components", "branching_frequency_per_mm", "surface_area_mm2",
+    "volume_mm3", "depth_mm", "width_mm", "convex_hull_area_mm2",
+    "projected_area_mm2", "perimeter_mm", "solidity", "width_depth_ratio",
+    "root_length_density_mm_per_mm2", "mean_orientation_deg",
+    "shallow_angle_fraction", "medium_angle_fraction",
+    "steep_angle_fraction",
+]
+
+#: growth table of the track stage, one row per series and image
+GROWTH_COLUMNS = [
+    "series", "timepoint", "image_id", "timestamp", "days", "total_length_mm",
+    "length_change_mm", "growth_rate_mm_per_day", "length_gained_mm", "length_lost_mm",
+    "n_tips", "n_new_tips", "root_length_density_mm_per_mm2",
+    "shift_y_px", "shift_x_px", "registration_quality", "registration_ok", "note",
+]
+
+#: roots table of the track stage, one row per root and image
+ROOT_COLUMNS = ["series", "root_id", "timepoint", "image_id", "timestamp", "length_mm", "first_seen",
+                "last_seen", "elongation_rate_mm_per_day"]
