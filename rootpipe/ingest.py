@@ -32,7 +32,9 @@ FILE_COLUMNS = {"path", "file", "size_bytes", "mtime_ns", "timestamp", "image_id
 CHECKS_CACHE = Path("cache") / "ingest_checks.parquet"
 #: version of check_file's verdicts; bump it when they change (as when blank captures became
 #: rejections), so that cached checks of an earlier version are made again, once
-CHECK_VERSION = 3
+CHECK_VERSION = 4
+#: images with a side shorter than this (px) are rejected: thumbnails and icons, not captures
+MIN_SIDE_PX = 32
 
 
 def scan(input_dir: str | Path, extensions) -> pd.DataFrame:
@@ -125,10 +127,19 @@ def check_file(path: str) -> dict:
     except UnreadableImage as exc:
         return dict(status=REJECTED, reason=str(exc), content_hash=digest,
                     height_px=None, width_px=None, channels=None, dtype=None)
-    blank = blank_reason(array)
+    blank = size_reason(array) or blank_reason(array)
     return dict(status=REJECTED if blank else ACCEPTED, reason=blank, content_hash=digest,
                 height_px=array.shape[0], width_px=array.shape[1],
                 channels=1 if array.ndim == 2 else array.shape[2], dtype=str(array.dtype))
+
+
+def size_reason(array: np.ndarray) -> str | None:
+    """Why an image is too small to be a capture (a thumbnail, an icon), or None."""
+    h, w = array.shape[:2]
+    if min(h, w) < MIN_SIDE_PX:
+        return (f"image is only {w} x {h} px (under {MIN_SIDE_PX} px on a side): a thumbnail or "
+                "preview, not a capture?")
+    return None
 
 
 def blank_reason(array: np.ndarray) -> str | None:

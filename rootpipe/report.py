@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+import zarr
 
 from .atomic import atomic_path
 
@@ -163,10 +164,81 @@ def _table(frame: pd.DataFrame, max_rows: int = 500, table: str = "") -> str:
     return shown.to_html(index=False, escape=True, float_format=_number, na_rep="") + more
 
 
+def methods(segment_attrs: list[dict], config: dict) -> tuple[str, pd.DataFrame]:
+    """A methods paragraph and the settings behind it, from what the segmentation stores recorded.
+
+    Parameters
+    ----------
+    segment_attrs : the ``rootpipe`` attribute of each batch's ``segmentation/{batch}.zarr``.
+    config : the run's config (``traits``, ``track`` and the pixel size are read from it).
+
+    Returns
+    -------
+    (text, table) : a sentence to adapt for a paper, and one row per setting.
+    """
+    from . import __version__
+    from .config import pixel_size_mm
+
+    def key(a):
+        return repr((a.get("settings"), (a.get("model") or {}).get("sha256"), a.get("version")))
+
+    distinct = {key(a): a for a in segment_attrs}
+    rows = [("rootpipe (this report)", __version__)]
+    text = []
+    if not distinct:
+        return "", pd.DataFrame(rows, columns=["setting", "value"])
+    first = next(iter(distinct.values()))
+    s, model = first.get("settings") or {}, first.get("model")
+    if len(distinct) > 1:
+        rows.append(("segmentation", f"WARNING: the {len(segment_attrs)} batches were segmented with "
+                     f"{len(distinct)} different settings or models; the first is shown. Run again "
+                     "with --forcerun segment to segment all alike"))
+    rows += [("segmented with rootpipe", first.get("version") or "(not recorded: an earlier rootpipe)"),
+             ("segment method", s.get("method"))]
+    if s.get("method") == "unet":
+        if model:
+            rows += [("model file", model["file"]), ("model SHA-256", model["sha256"]),
+                     ("network", f"{model['architecture']}, {model['encoder']} encoder"),
+                     ("trained on", model.get("trained_on") or "(not recorded)"),
+                     *([("fine-tuned from", model["fine_tuned_from"])] if model.get("fine_tuned_from") else []),
+                     *([("model's validation F1", f"{model['validation_f1']:.3f}")]
+                       if model.get("validation_f1") is not None else [])]
+            trained = model.get("trained_on")
+            text.append(f"Roots were segmented with rootpipe {first.get('version') or __version__}, a "
+                        f"{model['architecture']} with a {model['encoder']} encoder (checkpoint {model['file']}, "
+                        f"SHA-256 {model['sha256'][:12]}" + (f", trained on {trained}" if trained else "") + ")")
+        else:
+            rows.append(("model", f"{s.get('checkpoint') or 'shipped default'} (SHA-256 not recorded: "
+                                  "segmented before rootpipe recorded it)"))
+            text.append(f"Roots were segmented with rootpipe's U-Net ({s.get('checkpoint') or 'shipped model'})")
+        rows += [("tiles (px)", f"{s.get('tile_px')}, overlap {s.get('overlap_px')}"),
+                 ("test-time flips", "yes" if s.get("tta") else "no"),
+                 ("ran on", ", ".join(str(v) for v in (first.get("resolved") or {}).values()))]
+    else:
+        text.append(f"Roots were segmented with rootpipe's classical ridge filter (scales "
+                    f"{s.get('ridge_sigmas_px')} px)")
+    rows += [("root probability threshold", s.get("threshold")),
+             ("specks removed below (px)", s.get("min_object_area_px")),
+             *([("centre-lines of faint roots above", s["centreline_threshold"])]
+               if s.get("centreline_threshold") is not None else [])]
+    text[-1] += (f"; pixels with a root probability above {s.get('threshold')} were classed as root and "
+                 f"objects under {s.get('min_object_area_px')} px removed.")
+    traits, track, pixel = config.get("traits") or {}, config.get("track") or {}, pixel_size_mm(config)
+    rows += [("pixel size (mm)", f"{pixel:g}"),
+             *((f"traits: {k}", v) for k, v in sorted(traits.items())),
+             *((f"track: {k}", v) for k, v in sorted(track.items()))]
+    text.append(f"Root length, diameter and tip counts were measured on the masks' skeletons at "
+                f"{pixel:g} mm per pixel. Each series' images were registered to the previous timepoint "
+                f"({track.get('registration', 'translation')}) and roots matched within "
+                f"{track.get('tolerance_px', 3)} px to follow growth.")
+    table = pd.DataFrame([(k, "" if v is None else str(v)) for k, v in rows], columns=["setting", "value"])
+    return " ".join(text), table
+
+
 def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, results_dir: str | Path,
            gallery_images: int = 12, summary: pd.DataFrame | None = None,
-           pixel_size_mm: float | None = None) -> str:
-    """The report page as an HTML string."""
+           pixel_size_mm: float | None = None, methods: tuple[str, pd.DataFrame] | None = None) -> str:
+    """The report page as an HTML string; ``methods`` is :func:`methods`'s (text, table)."""
     from .segment import read_mask
     from .tile import read_image_level
 
@@ -224,7 +296,13 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
         mask = read_mask(results_dir / "segmentation" / f"{row.batch}.zarr", row.image_id)
         caption = html.escape(f"{row.file} · {row.total_length_mm:.1f} mm")
         parts.append(f"<figure>{_jpeg(overlay(rgb, mask))}<figcaption>{caption}</figcaption></figure>")
-    parts.append("</div><h2>Growth table</h2>")
+    parts.append("</div>")
+    if methods is not None:
+        parts.append("<h2>Methods: how these numbers were made</h2>")
+        if methods[0]:
+            parts.append(f"<p>{html.escape(methods[0])}</p>")
+        parts.append(_table(methods[1]))
+    parts.append("<h2>Growth table</h2>")
     parts.append(_table(growth.drop(columns=[c for c in ("note",) if c in growth and growth[c].eq('').all()]),
                         table="growth"))
     style = ("body{font-family:sans-serif;margin:2em;max-width:1500px} table{border-collapse:collapse;font-size:12px}"
@@ -239,8 +317,13 @@ def run(manifest_path, traits_path, growth_path, out, config: dict) -> Path:
 
     summary_path = Path(growth_path).with_name("growth_summary.parquet")
     summary = pd.read_parquet(summary_path) if summary_path.exists() else None
-    page = render(pd.read_parquet(manifest_path), pd.read_parquet(traits_path), pd.read_parquet(growth_path),
-                  config["results_dir"], config["report"]["gallery_images"], summary, pixel_size_mm(config))
+    manifest = pd.read_parquet(manifest_path)
+    batches = sorted(manifest.loc[manifest["status"] == "accepted", "batch"].dropna().unique())
+    stores = [Path(config["results_dir"]) / "segmentation" / f"{b}.zarr" for b in batches]
+    attrs = [dict(zarr.open_group(p, mode="r").attrs).get("rootpipe") or {} for p in stores if p.exists()]
+    page = render(manifest, pd.read_parquet(traits_path), pd.read_parquet(growth_path),
+                  config["results_dir"], config["report"]["gallery_images"], summary, pixel_size_mm(config),
+                  methods(attrs, config))
     with atomic_path(out) as tmp:
         Path(tmp).write_text(page)
     print(f"report: {Path(out).resolve()}")

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .annotations import ROOT, UNLABELLED, load_labels
+from .annotations import BACKGROUND, ROOT, UNLABELLED, load_labels
 from .decode import UnreadableImage, read_image, to_rgb8
 
 # Training-only label: an annotated root pixel on the annotation's centre-line.
@@ -50,10 +50,17 @@ def check_labels(data: list, annotations) -> None:
         raise ValueError(f"no training annotation marks a {'labelled' if unlabelled else 'root'} pixel "
                          f"({len(names)} file(s), e.g. {names[0]}): check the annotation files and "
                          "their annotation type")
+    if not any((lab == BACKGROUND).any() for _, lab in data):
+        raise ValueError(f"no training annotation marks a background pixel ({len(names)} file(s), e.g. "
+                         f"{names[0]}): a model trained on roots alone calls everything root. In RootPainter "
+                         "annotations paint background green as well as roots red")
     for (_, lab), name in zip(data, names):
         labelled = lab != UNLABELLED
         fraction = (lab == ROOT).sum() / max(1, labelled.sum())
-        if fraction > 0.5:
+        if fraction == 1 and not labelled.all():  # sparse strokes on roots only
+            print(f"train: warning: annotation {name} marks roots (red) but no background (green): it "
+                  "teaches the model nothing about what is not root; paint some soil green", flush=True)
+        elif fraction > 0.5:
             print(f"train: warning: annotation {name} marks {fraction:.0%} of its labelled pixels as root; "
                   "inverted (black roots on white)? image and annotation swapped?", flush=True)
 
@@ -227,6 +234,23 @@ def check_settings(*, out, init, epochs, steps_per_epoch, batch, tile, root_frac
                          "whatever its score; write the fine-tuned model to a new file")
 
 
+def check_splits(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame) -> None:
+    """Refuse an image that is both trained on and validated on.
+
+    Validation would score images the model has learnt, rank epochs by it and report a
+    flattering F1 in the checkpoint.
+    """
+    def resolved(paths):
+        return {Path(p).resolve(): p for p in paths.astype(str)}
+
+    train_images, val_images = resolved(train_pairs["image"]), resolved(val_pairs["image"])
+    both = sorted(str(val_images[p]) for p in set(train_images) & set(val_images))
+    if both:
+        raise ValueError(f"{len(both)} image(s) are in both the training and the validation split, e.g. "
+                         f"{both[0]}: validation would score images the model learnt. Give each image one "
+                         "split in the pairs CSV")
+
+
 def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *, init: str | None = None,
           architecture: str = DEFAULT_MODEL["architecture"], encoder: str = DEFAULT_MODEL["encoder"],
           model_kwargs: dict | None = None, epochs: int = 10, steps_per_epoch: int = 50, batch: int = 8,
@@ -260,6 +284,7 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
 
     check_settings(out=out, init=init, epochs=epochs, steps_per_epoch=steps_per_epoch, batch=batch, tile=tile,
                    root_fraction=root_fraction, augmentation=augmentation, skeleton_weight=skeleton_weight)
+    check_splits(train_pairs, val_pairs)
     torch.manual_seed(seed)
     torch.set_num_threads(max(1, threads))
     rng = np.random.default_rng(seed)

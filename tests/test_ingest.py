@@ -258,6 +258,16 @@ def test_a_blank_capture_is_rejected(tmp_path):
     assert m.loc["T01_L03_2026-05-15.png", "status"] == "accepted"
 
 
+def test_a_thumbnail_is_rejected_as_too_small(tmp_path):
+    config = campaign(tmp_path)
+    rng = np.random.default_rng(3)
+    write_png(tmp_path / "images/T01_L01_2026-05-15.png", rng.integers(0, 255, (10, 12, 3), dtype=np.uint8))
+    write_png(tmp_path / "images/T01_L02_2026-05-15.png", rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    m = ingest.run(config, progress=False).set_index("file")
+    assert m.loc["T01_L01_2026-05-15.png", "reason"].startswith("image is only 12 x 10 px")
+    assert m.loc["T01_L02_2026-05-15.png", "status"] == "accepted"
+
+
 def test_checks_cached_by_an_earlier_version_are_made_again(tmp_path, capsys):
     # A campaign ingested before blank captures were rejected: its cache says the blank one is fine.
     config = campaign(tmp_path)

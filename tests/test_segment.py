@@ -108,6 +108,13 @@ def test_unet_checkpoint_segments_a_batch(tmp_path, rng):
     mask = read_mask(tmp_path / "seg.zarr", "id1")
     assert prob.shape == mask.shape == (96, 160) and prob.dtype == np.uint8
     assert set(np.unique(mask)) <= {0, 1}
+    # the store names the weights it was made with, for the report's methods section
+    import hashlib
+
+    import zarr
+    recorded = zarr.open_group(tmp_path / "seg.zarr", mode="r").attrs["rootpipe"]
+    assert recorded["model"]["sha256"] == hashlib.sha256((tmp_path / "m.safetensors").read_bytes()).hexdigest()
+    assert recorded["model"]["encoder"] == "resnet18" and recorded["resolved"]["device"] == "cpu"
 
 
 def test_classical_finds_a_bright_line(tmp_path):

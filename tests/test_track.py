@@ -223,3 +223,34 @@ def test_wide_intervals_do_not_squash_the_group_means():
                             "total_length_mm_ci95_high": [100.0, 300.0]})  # t interval of two series
     bottom, top = summary_figure(summary, ["genotype"]).axes[0].get_ylim()
     assert bottom == 0 and 20 < top <= 2.5 * 20 * 1.05
+
+
+def _segment_attrs(sha="ab" * 32, threshold=0.5):
+    return {"version": "0.1.0", "settings": {"method": "unet", "checkpoint": None, "threshold": threshold,
+                                             "min_object_area_px": 60, "tile_px": 512, "overlap_px": 64},
+            "resolved": {"batch_tiles": 1, "precision": "fp32", "device": "cpu"},
+            "model": {"file": "default.safetensors", "sha256": sha, "architecture": "Unet",
+                      "encoder": "mobilenet_v2", "trained_on": "synthetic campaigns", "validation_f1": 0.97}}
+
+
+def test_methods_name_the_model_and_settings_behind_the_numbers():
+    from rootpipe.report import methods
+
+    config = {"pixel_size_mm": 0.02, "traits": {"spur_factor": 2.0}, "track": {"registration": "rigid",
+                                                                               "tolerance_px": 5}}
+    text, table = methods([_segment_attrs(), _segment_attrs()], config)
+    values = dict(zip(table["setting"], table["value"]))
+    assert values["model SHA-256"] == "ab" * 32 and values["root probability threshold"] == "0.5"
+    assert values["pixel size (mm)"] == "0.02" and values["track: registration"] == "rigid"
+    assert "mobilenet_v2" in text and "abababababab" in text and "0.02 mm per pixel" in text
+    assert "(rigid)" in text and "within 5 px" in text
+    assert not table["value"].str.contains("WARNING").any()
+    # batches made with another model or threshold are called out, not hidden behind the first
+    _, mixed = methods([_segment_attrs(), _segment_attrs(sha="cd" * 32)], config)
+    assert mixed["value"].str.contains("WARNING: the 2 batches were segmented with 2 different").any()
+    # stores written before the model was recorded say so rather than guess
+    old = _segment_attrs()
+    del old["model"], old["version"]
+    _, table = methods([old], config)
+    values = dict(zip(table["setting"], table["value"]))
+    assert "not recorded" in values["model"] and "not recorded" in values["segmented with rootpipe"]

@@ -1,6 +1,7 @@
 """Annotations and training inputs: every kind loads as drawn, and bad input is refused by name."""
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -226,6 +227,31 @@ def test_training_refuses_annotations_without_roots_and_flags_inverted_ones(tmp_
     train(pairs, pairs.iloc[:0], tmp_path / "m.safetensors", epochs=1, steps_per_epoch=1, batch=2, tile=64,
           progress=False)
     assert "as root; inverted (black roots on white)?" in capsys.readouterr().out
+
+
+def test_annotations_without_background_are_refused_or_flagged(tmp_path, capsys):
+    pairs = _tiny_pairs(tmp_path, 2)
+    painted = np.full((96, 96, 3), 255, np.uint8)  # RootPainter: white = unlabelled
+    painted[:, 40:45] = (255, 0, 0)  # red root strokes, no green background anywhere
+    write_png(pairs.loc[0, "annotation"], painted)
+    red_only = pairs.iloc[:1].assign(annotation_type="rootpainter")
+    with pytest.raises(ValueError, match="no training annotation marks a background pixel"):
+        train(red_only, red_only.iloc[:0], tmp_path / "m.safetensors", epochs=1, steps_per_epoch=1, tile=64,
+              progress=False)
+    mixed = pd.concat([red_only, pairs.iloc[1:]])  # another annotation gives background: a warning
+    train(mixed, mixed.iloc[:0], tmp_path / "m.safetensors", epochs=1, steps_per_epoch=1, batch=2, tile=64,
+          progress=False)
+    out = capsys.readouterr().out
+    assert f"annotation {red_only.iloc[0]['annotation']} marks roots (red) but no background" in out
+    assert "inverted" not in out
+
+
+def test_an_image_in_both_training_and_validation_is_refused(tmp_path):
+    pairs = _tiny_pairs(tmp_path, 3)
+    val = pairs.iloc[2:].copy()
+    val["image"] = str(tmp_path / "." / Path(val.iloc[0]["image"]).name)  # the same file, spelt otherwise
+    with pytest.raises(ValueError, match=r"1 image\(s\) are in both the training and the validation"):
+        train(pairs, val, tmp_path / "m.safetensors", epochs=1, steps_per_epoch=1, tile=64, progress=False)
 
 
 def test_folder_pairs_say_what_was_left_out(tmp_path, capsys):

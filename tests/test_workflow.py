@@ -121,6 +121,17 @@ def test_bad_files_are_rejected_with_reasons_and_reported(first_run):
     assert html.count("data:image/jpeg;base64") >= N_SERIES * 2 and "data:image/png;base64" in html
 
 
+def test_report_names_the_model_that_segmented_the_images(first_run):
+    import hashlib
+
+    run, _ = first_run
+    html = (run / "results/report.html").read_text()
+    shipped = ROOT / "rootpipe/models/default.safetensors"
+    assert "Methods: how these numbers were made" in html
+    assert hashlib.sha256(shipped.read_bytes()).hexdigest() in html
+    assert "0.05 mm per pixel" in html and "WARNING" not in html
+
+
 def test_lengths_agree_with_the_generator_truth(first_run, campaign):
     run, _ = first_run
     traits = pd.read_parquet(run / "results/traits.parquet")

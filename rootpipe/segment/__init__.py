@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from .. import __version__
 from ..atomic import atomic_path
 from ..tile import BAND_PX, BandWriter, create_banded, level_names
 from .tiling import predict_rows, predict_tiled
@@ -52,6 +53,7 @@ class Segmenter:
         self.settings = settings = resolved_settings(settings)
         method = settings["method"]
         self.streams = method == "unet"
+        self.model = None  # what the checkpoint is, for the methods section (see checkpoint.describe)
         if method == "classical":
             from .classical import probability
 
@@ -66,6 +68,8 @@ class Segmenter:
             torch.set_num_threads(max(1, threads))
             device = pick_device(settings["device"])
             model, header = checkpoint.load(model_path(settings), device=device)
+            self.model = checkpoint.describe(model_path(settings), header)
+            self.settings["device"] = device
             self.predictor = TilePredictor(model, header, device=device, precision=settings["precision"],
                                            tta=settings["tta"])
             self._whole = lambda rgb: predict_tiled(rgb, self.predictor, **self._tiling())
@@ -173,12 +177,13 @@ def segment_batch(images_store: str | Path, out_store: str | Path, settings: dic
         root = zarr.open_group(tmp, mode="w")
         segmenter = make_segmenter(settings, threads)
         resolved = segmenter.settings
-        root.attrs["rootpipe"] = {"stage": "segment", "images": image_ids,
+        root.attrs["rootpipe"] = {"stage": "segment", "images": image_ids, "version": __version__,
                                   # source file names, for RSML (older tile stores lack them)
                                   "files": images.attrs["rootpipe"].get("files"),
                                   "settings": {k: settings[k] for k in sorted(settings)},
-                                  "resolved": {k: resolved[k] for k in ("batch_tiles", "precision")
-                                               if k in resolved}}
+                                  "resolved": {k: resolved[k] for k in ("batch_tiles", "precision", "device")
+                                               if k in resolved},
+                                  "model": segmenter.model}
         pending: list = []
 
         def submit(fn, *args) -> None:

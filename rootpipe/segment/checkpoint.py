@@ -58,6 +58,27 @@ def read_header(path: str | Path) -> dict:
     return header
 
 
+def describe(path: str | Path, header: dict) -> dict:
+    """What a methods section needs to name a checkpoint: file, SHA-256 and what it learnt from.
+
+    The SHA-256 identifies the weights whatever the file is called or where it moved.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    training = header.get("training") or {}
+    validation = (header.get("scores") or {}).get("validation") or {}
+    return {"file": Path(path).name, "sha256": digest.hexdigest(),
+            "architecture": header["architecture"], "encoder": header["encoder"],
+            "trained_on": training.get("data") or (f"{training['n_train_images']} annotated images"
+                                                   if "n_train_images" in training else None),
+            "fine_tuned_from": Path(header["fine_tuned_from"]).name if header.get("fine_tuned_from") else None,
+            "validation_f1": validation.get("f1")}
+
+
 def build_model(header: dict):
     """An untrained smp network as the header describes it."""
     import segmentation_models_pytorch as smp

@@ -9,7 +9,7 @@ rule report:
     output:
         f"{RESULTS}/report.html",
     params:
-        config=settings("report", "results_dir", "pixel_size_mm", "dpi"),
+        config=settings("report", "traits", "track", "results_dir", "pixel_size_mm", "dpi"),
     benchmark:
         f"{RESULTS}/benchmarks/report.tsv",
     log:
