@@ -164,6 +164,13 @@ def _table(frame: pd.DataFrame, max_rows: int = 500, table: str = "") -> str:
     return shown.to_html(index=False, escape=True, float_format=_number, na_rep="") + more
 
 
+def _ran_on(resolved: dict) -> str:
+    """'cuda, fp16, 8 tiles per pass' from a segmentation store's resolved settings."""
+    parts = [resolved.get("device"), resolved.get("precision"),
+             f"{resolved['batch_tiles']} tile(s) per pass" if "batch_tiles" in resolved else None]
+    return ", ".join(p for p in parts if p)
+
+
 def methods(segment_attrs: list[dict], config: dict) -> tuple[str, pd.DataFrame]:
     """A methods paragraph and the settings behind it, from what the segmentation stores recorded.
 
@@ -213,7 +220,7 @@ def methods(segment_attrs: list[dict], config: dict) -> tuple[str, pd.DataFrame]
             text.append(f"Roots were segmented with rootpipe's U-Net ({s.get('checkpoint') or 'shipped model'})")
         rows += [("tiles (px)", f"{s.get('tile_px')}, overlap {s.get('overlap_px')}"),
                  ("test-time flips", "yes" if s.get("tta") else "no"),
-                 ("ran on", ", ".join(str(v) for v in (first.get("resolved") or {}).values()))]
+                 ("ran on", _ran_on(first.get("resolved") or {}))]
     else:
         text.append(f"Roots were segmented with rootpipe's classical ridge filter (scales "
                     f"{s.get('ridge_sigmas_px')} px)")
