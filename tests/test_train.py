@@ -72,7 +72,7 @@ def test_light_augmentation_keeps_native_scale_and_mild_colour():
 
 def test_training_on_sparse_rootpainter_labels_runs_and_keeps_a_checkpoint(tmp_path):
     rng = np.random.default_rng(0)
-    for i in range(2):
+    for i in range(3):
         img = rng.integers(40, 90, (96, 128, 3), dtype=np.uint8)
         img[:, 60:66] = 220
         ann = np.zeros((96, 128, 4), np.uint8)
@@ -82,7 +82,7 @@ def test_training_on_sparse_rootpainter_labels_runs_and_keeps_a_checkpoint(tmp_p
         write_png(tmp_path / "masks" / f"im{i}.png", ann)
     pairs = pairs_from_folder(tmp_path, "rootpainter")
     out = tmp_path / "model.safetensors"
-    header = train(pairs, pairs.iloc[:1], out, epochs=1, steps_per_epoch=2, batch=2, tile=64,
+    header = train(pairs.iloc[:2], pairs.iloc[2:], out, epochs=1, steps_per_epoch=2, batch=2, tile=64,
                    progress=False, model_kwargs={"decoder_channels": [32, 16, 16, 8, 8]})
     assert out.exists() and header["scores"]["epoch"] == 1
     model, loaded = checkpoint.load(out)
@@ -125,7 +125,7 @@ def test_skeleton_recall_counts_a_missed_fine_root_by_length():
 
 def test_training_with_the_skeleton_term_runs_and_records_it(tmp_path):
     rng = np.random.default_rng(1)
-    for i in range(2):
+    for i in range(3):
         img = rng.integers(40, 90, (96, 128, 3), dtype=np.uint8)
         img[:, 60:66] = 220
         mask = np.zeros((96, 128), np.uint8)
@@ -134,7 +134,7 @@ def test_training_with_the_skeleton_term_runs_and_records_it(tmp_path):
         write_png(tmp_path / "masks" / f"im{i}.png", mask)
     pairs = pairs_from_folder(tmp_path, "mask")
     out = tmp_path / "model.safetensors"
-    train(pairs, pairs.iloc[:1], out, epochs=1, steps_per_epoch=2, batch=2, tile=64, skeleton_weight=1.0,
+    train(pairs.iloc[:2], pairs.iloc[2:], out, epochs=1, steps_per_epoch=2, batch=2, tile=64, skeleton_weight=1.0,
           progress=False, model_kwargs={"decoder_channels": [32, 16, 16, 8, 8]})
     assert checkpoint.load(out)[1]["training"]["skeleton_weight"] == 1.0
 
