@@ -85,7 +85,12 @@ def inherit(labels: np.ndarray, lengths: np.ndarray, previous_ids: np.ndarray, p
     share = votes.groupby(["segment", "root"])["length"].sum().reset_index()
     best = share.sort_values("length", ascending=False).drop_duplicates("segment")
     # Pixel counts stand in for length here: both only decide whether overlap is substantial.
-    keep = best[best["length"] >= np.minimum(min_overlap_px, 0.5 * lengths[best["segment"].to_numpy()])]
+    # A young root shorter than min_overlap_px cannot overlap by that much: covering most of
+    # it (and more than the tolerance) is enough, or it would be a new root at each sighting.
+    previous_px = np.bincount(warped_ids.ravel(), minlength=int(warped_ids.max()) + 1)
+    covers = best["length"] >= np.maximum(tolerance_px, 0.8 * previous_px[best["root"].to_numpy()])
+    keep = best[(best["length"] >= np.minimum(min_overlap_px, 0.5 * lengths[best["segment"].to_numpy()]))
+                | covers]
     out[keep["segment"].to_numpy()] = keep["root"].to_numpy()
     return out
 
@@ -102,15 +107,28 @@ def tips(length_px: np.ndarray) -> np.ndarray:
     return (skeleton > 0) & (neighbours < 1.5)
 
 
+def lengths_by_id(ids: np.ndarray, length_px: np.ndarray, where: np.ndarray) -> dict:
+    """Skeleton length (px) per root id, counting only pixels in ``where``."""
+    keep = (ids > 0) & where
+    totals = pd.Series(length_px[keep].astype(np.float64)).groupby(ids[keep]).sum()
+    return {int(k): float(v) for k, v in totals.items()}
+
+
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
-    """Add ``first_seen``, ``last_seen`` and ``elongation_rate_mm_per_day`` per root."""
+    """Add ``first_seen`` and ``last_seen`` per root, placing ``elongation_rate_mm_per_day`` last.
+
+    The elongation rate comes with the rows (see :func:`rootpipe.track.track_series`): it compares
+    a root's length within the field of view two consecutive images share, which the lengths of
+    whole frames cannot give.
+    """
     if rows.empty:
-        return rows.assign(first_seen=pd.Series(dtype="datetime64[ns]"),
-                           last_seen=pd.Series(dtype="datetime64[ns]"), elongation_rate_mm_per_day=[])
+        return rows.drop(columns="elongation_rate_mm_per_day", errors="ignore").assign(
+            first_seen=pd.Series(dtype="datetime64[ns]"), last_seen=pd.Series(dtype="datetime64[ns]"),
+            elongation_rate_mm_per_day=pd.Series(dtype="float64"))
     rows = rows.sort_values(["series", "root_id", "timestamp"], ignore_index=True)
     by_root = rows.groupby(["series", "root_id"])
     rows["first_seen"] = by_root["timestamp"].transform("min")
     rows["last_seen"] = by_root["timestamp"].transform("max")
-    days = by_root["timestamp"].diff().dt.total_seconds() / 86400
-    rows["elongation_rate_mm_per_day"] = by_root["length_mm"].diff() / days.where(days > 0)
+    rate = rows.pop("elongation_rate_mm_per_day") if "elongation_rate_mm_per_day" in rows else np.nan
+    rows["elongation_rate_mm_per_day"] = pd.to_numeric(rate, errors="coerce")
     return rows

@@ -41,7 +41,7 @@ def register(reference: np.ndarray, moving: np.ndarray, method: str = "translati
     -------
     dict
         ``matrix`` (2x3 float, maps reference (x, y) px to moving (x, y) px),
-        ``shift_y_px``, ``shift_x_px`` (translation part), ``quality`` (phase-correlation
+        ``shift_y_px``, ``shift_x_px`` (how far the image centre moved), ``quality`` (phase-correlation
         peak response, or the ECC correlation coefficient, in [0, 1]; low means the
         images share little), ``error`` (why ECC failed, else "").
     """
@@ -62,7 +62,11 @@ def register(reference: np.ndarray, moving: np.ndarray, method: str = "translati
         except cv2.error as exc:  # no convergence: keep the translation, flag it
             out["error"] = f"ECC {method} registration failed ({str(exc).strip().splitlines()[-1][:80]})"
             out["quality"] = 0.0
-    out["shift_x_px"], out["shift_y_px"] = float(out["matrix"][0, 2]), float(out["matrix"][1, 2])
+    # The scene's movement is the image centre's: the matrix's own translation part is measured
+    # about the origin, where a small rotation of a large image reads as a large shift.
+    centre = np.array([(a.shape[1] - 1) / 2, (a.shape[0] - 1) / 2, 1.0])
+    out["shift_x_px"], out["shift_y_px"] = (float(v) for v in out["matrix"].astype(np.float64) @ centre
+                                            - centre[:2])
     return out
 
 
@@ -102,21 +106,27 @@ def _new_length(length_px: np.ndarray, other_mask: np.ndarray, seen: np.ndarray,
                 tolerance_px: float) -> float:
     """Skeleton length (px) that ``other_mask`` does not explain.
 
-    Hysteresis along the skeleton: a stretch of skeleton outside the other
-    mask counts if some of it lies farther than ``tolerance_px`` from it.
-    The tolerance decides *whether* a stretch is new (registration and mask
-    edges jitter by a pixel or two), not *how much* of it: an elongating
-    root is new from the old apex on, not from tolerance_px beyond it.
+    Hysteresis along the skeleton: skeleton farther than ``tolerance_px``
+    from the other mask is new, and so is skeleton outside that mask within
+    about ``tolerance_px`` of it along the skeleton. The tolerance decides
+    *whether* a stretch is new (registration and mask edges jitter by a pixel
+    or two), not *how much* of it: an elongating root is new from the old
+    apex on, not from tolerance_px beyond it.
     """
     distance = _distance_to(other_mask)
     outside = (length_px > 0) & seen & (distance > 0)
-    if not outside.any():
+    new = (outside & (distance > tolerance_px)).astype(np.uint8)
+    if not new.any():
         return 0.0
-    n, labels = cv2.connectedComponents(outside.astype(np.uint8), connectivity=8)
-    new = np.zeros(n, bool)
-    new[np.unique(labels[outside & (distance > tolerance_px)])] = True
-    new[0] = False
-    return float(length_px[new[labels]].sum(dtype=np.float64))
+    # Grow the far pixels back along the skeleton, through pixels outside the other mask, by
+    # about tolerance_px: that adds the stretch from the old apex out to the tolerance, and no
+    # more. A whole connected stretch would count a thin root that moved a pixel or two, lying
+    # just outside its old outline, as new from end to end.
+    kernel = np.ones((3, 3), np.uint8)
+    outside = outside.astype(np.uint8)
+    for _ in range(int(np.ceil(tolerance_px)) + 1):
+        new = cv2.dilate(new, kernel) & outside
+    return float(length_px[new > 0].sum(dtype=np.float64))
 
 
 def length_change(previous_mask: np.ndarray, current_mask: np.ndarray, matrix,
@@ -149,6 +159,15 @@ def _gained_lost(previous_mask, current_mask, previous_length, current_length, m
     lost = _new_length(previous_length, warp(current, inverse, previous.shape),
                        warp(ones_cur, inverse, previous.shape) > 0, tolerance_px)
     return gained, lost
+
+
+def _shared_view(other_shape: tuple[int, int], matrix: np.ndarray, margin_px: float) -> np.ndarray:
+    """(H, W) bool of this frame: pixels the other image (moved by ``matrix``) also shows,
+    ``margin_px`` in from its edge. Same-size frames: ``other_shape`` is this frame's shape too."""
+    view = warp(np.ones(other_shape, np.uint8), matrix, other_shape)
+    size = 2 * int(np.ceil(margin_px)) + 1
+    return cv2.erode(view, np.ones((size, size), np.uint8), borderType=cv2.BORDER_CONSTANT,
+                     borderValue=0) > 0
 
 
 def track_series(frames: pd.DataFrame, load_mask, load_probability, pixel_size_mm: float,
@@ -196,7 +215,7 @@ def track_series(frames: pd.DataFrame, load_mask, load_probability, pixel_size_m
         for row in rows:  # parquet gives None for the first row's missing flag
             if row["registration_ok"] is None:
                 row["registration_ok"] = pd.NA
-        root_rows = resume["roots"][ROOT_COLUMNS[:6]].to_dict("records")
+        root_rows = resume["roots"][[*ROOT_COLUMNS[:6], "elongation_rate_mm_per_day"]].to_dict("records")
         last = next(frames.iloc[start - 1:start].itertuples())
         mask = load_mask(last.image_id)
         previous = (last, mask, load_probability(last.image_id), skeleton_length_map(mask)[1],
@@ -218,6 +237,7 @@ def track_series(frames: pd.DataFrame, load_mask, load_probability, pixel_size_m
         _, length_px = skeleton_length_map(mask)
         labels, seg_lengths = rt.segments(length_px)
         ids = np.zeros(len(seg_lengths), np.int64)
+        before, interval_days = {}, 0.0
         if previous is not None:
             prev_frame, prev_mask, prev_probability, prev_length, prev_ids = previous
             row["length_change_mm"] = frame.total_length_mm - prev_frame.total_length_mm
@@ -245,6 +265,13 @@ def track_series(frames: pd.DataFrame, load_mask, load_probability, pixel_size_m
                     row["length_lost_mm"] = lost * pixel_size_mm
                     ids = rt.inherit(labels, seg_lengths, prev_ids, prev_mask, reg["matrix"],
                                      tolerance_px, min_overlap_px)
+                    # The field of view both images share, in each frame: what enters or leaves
+                    # the frame by a camera shift is neither a new tip nor elongation.
+                    in_view = _shared_view(prev_mask.shape, reg["matrix"], tolerance_px)
+                    prev_in_view = _shared_view(mask.shape, cv2.invertAffineTransform(reg["matrix"]),
+                                                tolerance_px)
+                    before = rt.lengths_by_id(prev_ids, prev_length, prev_in_view)
+                    interval_days = interval
                 else:
                     why = reg["error"] or (f"quality {reg['quality']:.3f} < min_quality {min_quality}"
                                            if reg["quality"] < min_quality else
@@ -255,21 +282,30 @@ def track_series(frames: pd.DataFrame, load_mask, load_probability, pixel_size_m
         new = new[new > 0]
         ids[new] = np.arange(next_id, next_id + len(new))
         next_id += len(new)
+        after = {}
         if previous is not None and row["registration_ok"] is True:
             new_segment = np.zeros(len(ids), bool)
             new_segment[new] = True
-            row["n_new_tips"] = int(new_segment[labels[rt.tips(length_px)]].sum())
+            row["n_new_tips"] = int(new_segment[labels[rt.tips(length_px) & in_view]].sum())
+            after = rt.lengths_by_id(rt.id_image(labels, ids), length_px, in_view)
         per_root = pd.Series(seg_lengths[1:], index=ids[1:]).groupby(level=0).sum()
         for root_id, length in per_root[per_root > 0].items():
+            # Elongation compares the root's length within the shared view in both images.
+            rate = ((after[root_id] - before.get(root_id, 0.0)) * pixel_size_mm / interval_days
+                    if root_id in before and root_id in after and interval_days > 0 else np.nan)
             root_rows.append({"series": frame.series, "root_id": int(root_id), "timepoint": k + 1,
                               "image_id": frame.image_id, "timestamp": frame.timestamp,
-                              "length_mm": float(length) * pixel_size_mm})
+                              "length_mm": float(length) * pixel_size_mm, "elongation_rate_mm_per_day": rate})
         rows.append(row)
         previous = (frame, mask, probability, length_px, rt.id_image(labels, ids))
     if state is not None and previous is not None:
         state.update(id_image=previous[4], next_id=next_id)
-    roots = rt.summarise(pd.DataFrame(root_rows, columns=ROOT_COLUMNS[:6]))
+    roots = rt.summarise(pd.DataFrame(root_rows, columns=[*ROOT_COLUMNS[:6], "elongation_rate_mm_per_day"]))
     return pd.DataFrame(rows, columns=GROWTH_COLUMNS), roots
+
+
+#: version of track_series' results; bump it when they change, so cached series are tracked again
+TRACK_VERSION = 2
 
 
 def series_signature(frames: pd.DataFrame, settings: dict, stamps: list) -> str:
@@ -277,7 +313,8 @@ def series_signature(frames: pd.DataFrame, settings: dict, stamps: list) -> str:
     from . import __version__
 
     key = frames.sort_values("image_id")[["image_id", "total_length_mm"]].to_json(orient="values")
-    blob = json.dumps([key, settings, sorted(stamps), __version__], sort_keys=True, default=str).encode()
+    blob = json.dumps([key, settings, sorted(stamps), __version__, TRACK_VERSION], sort_keys=True,
+                      default=str).encode()
     return hashlib.blake2b(blob, digest_size=8).hexdigest()
 
 
@@ -352,14 +389,27 @@ def summarise_groups(growth: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:
     One row per group x session (day): ``n_series``, and for ``total_length_mm``,
     ``growth_rate_mm_per_day``, ``length_gained_mm``, ``length_lost_mm``: ``_mean``,
     ``_ci95_low``, ``_ci95_high`` (Student t interval over series; NaN with one series).
-    Several images of one series on one day count once, as their mean.
+    Several images of one series on one day count once: its length is the day's last image's,
+    gained and lost are the day's sums, and its rate is the day's summed length change over
+    the summed time since the images before (an image retaken hours later must not average a
+    week's rate with an hour's).
     """
     from scipy import stats
 
-    table = growth.assign(session=growth["timestamp"].dt.strftime("%Y-%m-%d"))
+    table = growth.sort_values(["series", "timestamp"]).assign(
+        session=lambda t: t["timestamp"].dt.strftime("%Y-%m-%d"),
+        _interval=lambda t: t.groupby("series")["days"].diff())
+    rated = table["growth_rate_mm_per_day"].notna()
+    table["_change"] = table["length_change_mm"].where(rated)
+    table["_interval"] = table["_interval"].where(rated)
     keys = [*group_by, "session"]
     values = ["total_length_mm", "growth_rate_mm_per_day", "length_gained_mm", "length_lost_mm"]
-    per_series = table.groupby([*keys, "series"], dropna=False)[values].mean()
+    day = table.groupby([*keys, "series"], dropna=False, sort=True)
+    per_series = pd.DataFrame({
+        "total_length_mm": day["total_length_mm"].last(),
+        "growth_rate_mm_per_day": day["_change"].sum(min_count=1) / day["_interval"].sum(min_count=1),
+        "length_gained_mm": day["length_gained_mm"].sum(min_count=1),
+        "length_lost_mm": day["length_lost_mm"].sum(min_count=1)})
     grouped = per_series.groupby(level=list(range(len(keys))), dropna=False)
     out = grouped.size().rename("n_series").to_frame()
     out.index.names = keys
@@ -403,10 +453,12 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
     settings = {k: v for k, v in config["track"].items() if k not in ("group_by", "smoothing_window")}
     settings["pixel_size_mm"] = pixel_size_mm(config)
     traits = pd.read_parquet(traits_path)
-    unknown = [c for c in config["track"].get("group_by") or [] if c not in traits.columns]
-    if unknown:  # before any tracking: a typo would pool every series
-        raise ValueError(f"track.group_by names {unknown}, which the traits table lacks; its metadata "
-                         f"columns: {list(series_metadata(traits).columns.drop('series'))}")
+    per_series = list(series_metadata(traits, config.get("timestamp_fields", [])).columns.drop("series"))
+    unknown = [c for c in config["track"].get("group_by") or [] if c not in per_series]
+    if unknown:  # before any tracking: a typo would pool every series, a time field fail at the end
+        raise ValueError(f"track.group_by names {unknown}, which {'is' if len(unknown) == 1 else 'are'} not "
+                         "a column with one value per series (missing, a time field, or varying within "
+                         f"a series); the per-series metadata columns: {per_series}")
     cache_dir = results / "growth"
     cache_dir.mkdir(parents=True, exist_ok=True)
     batch_of = dict(zip(traits["image_id"], traits["batch"]))

@@ -163,12 +163,28 @@ def test_two_images_of_one_series_on_one_day_are_one_series_in_the_summary():
     growth = pd.DataFrame({
         "series": ["s1", "s1", "s2"], "genotype": ["wt"] * 3,
         "timestamp": pd.to_datetime(["2026-05-01 09:00", "2026-05-01 17:00", "2026-05-01 09:00"]),
-        "total_length_mm": [10.0, 14.0, 30.0], "growth_rate_mm_per_day": np.nan,
-        "length_gained_mm": np.nan, "length_lost_mm": np.nan})
+        "days": [0.0, 1 / 3, 0.0], "total_length_mm": [10.0, 14.0, 30.0], "length_change_mm": [np.nan, 4.0, np.nan],
+        "growth_rate_mm_per_day": [np.nan, 12.0, np.nan], "length_gained_mm": np.nan, "length_lost_mm": np.nan})
     one = summarise_groups(growth[growth["series"] == "s1"], ["genotype"])
     assert one["n_series"].iloc[0] == 1 and np.isnan(one["total_length_mm_ci95_low"].iloc[0])
-    both = summarise_groups(growth, ["genotype"])
-    assert both["n_series"].iloc[0] == 2 and both["total_length_mm_mean"].iloc[0] == pytest.approx((12 + 30) / 2)
+    both = summarise_groups(growth, ["genotype"])  # the day's last image stands for the series
+    assert both["n_series"].iloc[0] == 2 and both["total_length_mm_mean"].iloc[0] == pytest.approx((14 + 30) / 2)
+
+
+def test_a_retake_hours_later_does_not_skew_the_days_rate_and_production(rng):
+    # A week of growth (10 -> 24 mm), then a retake 8 h later reading 23 mm: the series' rate for
+    # that day is the day's change over the time since the image before, not the mean of 2 and -3.
+    mask = roots()
+    frames = pd.DataFrame({"series": "s1", "image_id": list("abc"), "total_length_mm": [10.0, 24.0, 23.0],
+                           "timestamp": pd.to_datetime(["2026-05-01 09:00", "2026-05-08 09:00",
+                                                        "2026-05-08 17:00"])})
+    growth, _ = track_series(frames, lambda i: mask, lambda i: mask.astype(np.float32), 0.05)
+    assert growth["growth_rate_mm_per_day"].tolist()[1:] == pytest.approx([2.0, -3.0])
+    growth["length_gained_mm"] = [np.nan, 14.0, 0.5]
+    day = summarise_groups(growth.assign(genotype="wt"), ["genotype"]).set_index("session").loc["2026-05-08"]
+    assert day["growth_rate_mm_per_day_mean"] == pytest.approx(13.0 / (7 + 1 / 3))
+    assert day["length_gained_mm_mean"] == pytest.approx(14.5)
+    assert day["total_length_mm_mean"] == 23.0
 
 
 def test_group_by_takes_metadata_only_and_a_misspelt_column_is_refused(tmp_path):
@@ -254,3 +270,71 @@ def test_methods_name_the_model_and_settings_behind_the_numbers():
     _, table = methods([old], config)
     values = dict(zip(table["setting"], table["value"]))
     assert "not recorded" in values["model"] and "not recorded" in values["segmented with rootpipe"]
+
+
+@pytest.mark.parametrize("width", [2, 3, 5])
+@pytest.mark.parametrize("moved", [0, 1, 2])
+def test_a_thin_root_that_moved_a_pixel_counts_only_its_new_tip(width, moved):
+    before, after = np.zeros((300, 200), np.uint8), np.zeros((300, 200), np.uint8)
+    cv2.line(before, (100, 20), (100, 220), 1, width)
+    cv2.line(after, (100 + moved, 20), (100 + moved, 228), 1, width)  # 8 px longer, within the tolerance
+    gained, lost = length_change(before, after, translation(0, 0), tolerance_px=3)
+    assert 6 <= gained <= 12 and lost == 0  # not its whole 200 px
+
+
+def _camera_moved(shift_x):
+    """Two frames of one unchanged scene, the camera moved ``shift_x`` px, and their grey images."""
+    scene = np.zeros((200, 340), np.uint8)
+    cv2.line(scene, (10, 40), (200, 60), 1, 4)  # crosses the second frame's left edge
+    cv2.line(scene, (150, 100), (260, 180), 1, 4)
+    cv2.line(scene, (300, 30), (310, 170), 1, 4)  # only the second frame shows it
+    texture = cv2.GaussianBlur(np.random.default_rng(0).random((200, 340)).astype(np.float32), (0, 0), 3)
+    cut = {"a": np.s_[:, 0:240], "b": np.s_[:, shift_x:240 + shift_x]}
+    masks = {k: np.ascontiguousarray(scene[c]) for k, c in cut.items()}
+    grey = {k: texture[c] + scene[c] for k, c in cut.items()}
+    frames = pd.DataFrame({"series": "s", "image_id": ["a", "b"], "total_length_mm": 1.0,
+                           "timestamp": pd.to_datetime(["2026-05-01", "2026-05-08"])})
+    return frames, masks, lambda i: grey[i] - cv2.GaussianBlur(grey[i], (0, 0), 15)
+
+
+def test_a_camera_shift_makes_no_new_tips_and_no_elongation():
+    frames, masks, grey = _camera_moved(80)
+    growth, per_root = track_series(frames, masks.__getitem__, grey, 0.05)
+    assert growth["shift_x_px"].iloc[1] == pytest.approx(-80, abs=1) and growth["registration_ok"].iloc[1]
+    assert growth["n_new_tips"].iloc[1] == 0 and growth["length_gained_mm"].iloc[1] == 0
+    again = per_root[per_root["timepoint"] == 2].dropna(subset=["elongation_rate_mm_per_day"])
+    assert len(again) == 2  # both roots seen twice, one of them cut by the frame edge
+    assert again["elongation_rate_mm_per_day"].abs().max() < 0.01
+
+
+def test_a_young_lateral_keeps_its_id_as_it_grows():
+    def with_lateral(length):
+        mask = roots()
+        if length:
+            cv2.line(mask, (50, 100), (50 + length, 100 + length // 6), 1, 3)
+        return mask
+
+    masks = {"a": with_lateral(0), "b": with_lateral(10), "c": with_lateral(60)}
+    frames = pd.DataFrame({"series": "s", "image_id": list(masks), "total_length_mm": 1.0,
+                           "timestamp": pd.date_range("2026-05-01", periods=3, freq="7D")})
+    growth, per_root = track_series(frames, masks.__getitem__,
+                                    lambda i: cv2.GaussianBlur(masks[i].astype(np.float32), (0, 0), 2), 1.0)
+    assert growth["n_new_tips"].tolist()[1:] == [1, 0]  # new at b, the same lateral at c
+    assert per_root.groupby("timepoint")["root_id"].nunique().tolist() == [2, 3, 3]
+
+
+def test_a_rotation_about_the_centre_is_no_shift():
+    image = cv2.GaussianBlur(np.random.default_rng(1).random((600, 800)).astype(np.float32), (0, 0), 4)
+    turned = cv2.warpAffine(image, cv2.getRotationMatrix2D((399.5, 299.5), 3.0, 1.0), (800, 600))
+    r = register(image, turned, "rigid")
+    assert r["quality"] > 0.9 and abs(r["shift_y_px"]) < 1 and abs(r["shift_x_px"]) < 1  # was (18, -13)
+
+
+def test_group_by_a_time_field_is_refused_before_tracking(tmp_path):
+    traits = pd.DataFrame({"series": ["s1", "s1"], "genotype": ["wt", "wt"], "date": ["2026-05-01", "2026-05-08"],
+                           "timestamp": pd.to_datetime(["2026-05-01", "2026-05-08"])})
+    traits.to_parquet(tmp_path / "traits.parquet")
+    with pytest.raises(ValueError, match=r"\['date'\], which is not a column with one value per series"):
+        run(tmp_path / "traits.parquet", tmp_path / "growth.parquet",
+            {"track": {"group_by": ["date"]}, "results_dir": str(tmp_path), "pixel_size_mm": 0.05,
+             "timestamp_fields": ["date"]})
