@@ -22,9 +22,22 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
 def remove_stale_temporaries(final: Path) -> None:
-    """Delete temporaries left next to ``final`` by killed writers."""
+    """Delete temporaries left next to ``final`` by killed writers (not a live writer's)."""
     for stale in final.parent.glob(f".{final.name}.tmp-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            continue
         _remove(stale)
 
 
@@ -51,7 +64,19 @@ def atomic_path(final: str | Path):
             # gets, so a shared model or table is readable by the group as the umask intends.
             os.chmod(tmp, 0o666 & ~_UMASK)
         if tmp.is_dir() and final.exists():
-            _remove(final)  # os.replace cannot replace a non-empty directory
+            # os.replace cannot replace a non-empty directory. Deleting it in place could be
+            # killed halfway, leaving a store that opens but reads its lost chunks as zeros:
+            # move it aside whole instead (a temporary name the next writer removes).
+            old = final.parent / f".{final.name}.tmp-old-{os.getpid()}"
+            _remove(old)
+            os.replace(final, old)
+            try:
+                os.replace(tmp, final)
+            except BaseException:
+                os.replace(old, final)  # put the old output back
+                raise
+            _remove(old)
+            return
         os.replace(tmp, final)
     except BaseException:
         _remove(tmp)

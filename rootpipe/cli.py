@@ -52,7 +52,7 @@ def cmd_tile(a) -> None:
 
     cfg = _config(a.config)
     tile_batch(read_batch(a.batch), a.out, cfg["tile"]["chunk_px"], cfg["tile"]["levels"],
-               pixel_size_mm(cfg), threads=a.threads, progress=not a.quiet)
+               pixel_size_mm(cfg), threads=a.threads, progress=not a.quiet, bit_depth=cfg.get("bit_depth"))
 
 
 def cmd_segment(a) -> None:

@@ -27,3 +27,9 @@ GROWTH_COLUMNS = [
 #: roots table of the track stage, one row per root and image
 ROOT_COLUMNS = ["series", "root_id", "timepoint", "image_id", "timestamp", "length_mm", "first_seen",
                 "last_seen", "elongation_rate_mm_per_day"]
+
+#: manifest columns rootpipe fills itself (file-name fields must not take these names)
+MANIFEST_COLUMNS = [
+    "image_id", "status", "reason", "series", "timestamp", "session", "batch", "path", "file",
+    "size_bytes", "mtime_ns", "content_hash", "height_px", "width_px", "channels", "dtype", "bit_depth",
+]

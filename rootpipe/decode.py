@@ -50,11 +50,15 @@ def _read_pil(path: Path) -> np.ndarray:
     """JPEG, PNG and the rest of what Pillow reads, turned as the EXIF orientation says."""
     from PIL import Image
 
+    # Pillow refuses images over 179 MP as "decompression bombs"; a 600 dpi rhizobox scan is
+    # bigger, and the files are the campaign's own.
+    Image.MAX_IMAGE_PIXELS = None
     with Image.open(path) as im:
         im.load()  # raises on truncated data, unlike Image.open alone
         orientation = im.getexif().get(EXIF_ORIENTATION, 1)
         if _png_colour_depth(path) == 16:
-            # Pillow keeps only the high byte of 16-bit colour PNGs; OpenCV keeps all 16 bits.
+            # Pillow keeps only the high byte of 16-bit colour and grey+alpha PNGs; OpenCV keeps
+            # all 16 bits (grey+alpha comes as four channels, grey repeated).
             import cv2
 
             array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -69,10 +73,10 @@ def _read_pil(path: Path) -> np.ndarray:
 
 
 def _png_colour_depth(path: Path) -> int | None:
-    """Bit depth of a colour (RGB or RGBA) PNG from its header; None for anything else."""
+    """Bit depth of a colour (RGB, RGBA) or grey+alpha PNG from its header; None for anything else."""
     with open(path, "rb") as f:
         head = f.read(26)
-    if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 26 or head[25] not in (2, 6):
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 26 or head[25] not in (2, 4, 6):
         return None
     return head[24]
 
@@ -91,6 +95,10 @@ def _read_tiff(path: Path) -> np.ndarray:
             raise UnreadableImage(f"unsupported TIFF colour space {photometric.name}: export the image as "
                                   "RGB or greyscale")
         array = page.asarray()
+        # Fewer bits than the container holds (4-bit grey in bytes, 12 bits declared in 16):
+        # white is 2**bits - 1, not the container's maximum.
+        bits = int(page.bitspersample)
+        declared = 2 ** bits - 1 if array.dtype.kind == "u" and bits < array.dtype.itemsize * 8 else None
         orientation_tag = page.tags.get(EXIF_ORIENTATION)
         orientation = int(orientation_tag.value) if orientation_tag is not None else 1
         if photometric == PHOTOMETRIC.PALETTE:
@@ -103,10 +111,16 @@ def _read_tiff(path: Path) -> np.ndarray:
         elif photometric == PHOTOMETRIC.MINISWHITE:  # 0 is white: invert to the usual sense
             if array.dtype == bool:
                 array = ~array
+            elif declared:
+                array = declared - np.minimum(array, declared)
             elif array.dtype.kind in "ui":
                 array = np.iinfo(array.dtype).max - array
             else:
                 array = np.nanmax(array) - array
+        if declared and photometric != PHOTOMETRIC.PALETTE:
+            array = np.rint(np.minimum(array, declared) * (255.0 / declared)).astype(np.uint8)
+        elif photometric == PHOTOMETRIC.PALETTE and array.dtype == np.uint16:
+            array = np.rint(array / 257.0).astype(np.uint8)  # TIFF colour maps are 16-bit by definition
     return orient(array, orientation)
 
 
@@ -156,6 +170,13 @@ def _check_shape(array: np.ndarray) -> np.ndarray:
     return array
 
 
+def bits_of(array: np.ndarray) -> int | None:
+    """The bit depth :func:`white_level` takes an integer image at; None for float images."""
+    if array.dtype.kind == "f":
+        return None
+    return int(white_level(array)).bit_length()
+
+
 def white_level(array: np.ndarray) -> float:
     """The pixel value that stands for full brightness in a decoded image.
 
@@ -176,7 +197,7 @@ def white_level(array: np.ndarray) -> float:
     return float(2 ** bits - 1)
 
 
-def to_rgb8(array: np.ndarray) -> np.ndarray:
+def to_rgb8(array: np.ndarray, bit_depth: int | None = None) -> np.ndarray:
     """Convert a decoded image to (H, W, 3) uint8.
 
     Grey images are repeated over three channels and alpha is dropped, so
@@ -184,7 +205,9 @@ def to_rgb8(array: np.ndarray) -> np.ndarray:
     from its :func:`white_level` to 255: a 12-bit camera's image in a 16-bit
     file gives what the same pixels saved as 8 bits give (a fixed /257 would
     leave it nearly black), and no image is stretched by its own contrast,
-    which would make traits depend on the file's bit depth.
+    which would make traits depend on the file's bit depth. ``bit_depth`` (the config's)
+    fixes the white level of integer images deeper than 8 bits at ``2**bit_depth - 1`` for
+    every image alike, where an image's own brightest value could pick another.
     """
     if array.ndim == 3:
         if array.shape[-1] in (2, 4):
@@ -197,5 +220,6 @@ def to_rgb8(array: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(array)
     if array.dtype == bool:
         return array.astype(np.uint8) * 255
-    scale = np.float32(255.0 / white_level(array))
+    deep = array.dtype.kind in "ui" and array.dtype.itemsize > 1
+    scale = np.float32(255.0 / (2 ** bit_depth - 1 if bit_depth and deep else white_level(array)))
     return np.clip(np.rint(array.astype(np.float32) * scale), 0, 255).astype(np.uint8)

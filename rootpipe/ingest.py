@@ -19,12 +19,12 @@ import pandas as pd
 
 from .atomic import atomic_path, write_table, write_text_if_changed
 from .config import check_filename_fields, check_input_dir
-from .decode import UnreadableImage, read_image, white_level
+from .decode import UnreadableImage, bits_of, read_image, white_level
 
 ACCEPTED, REJECTED = "accepted", "rejected"
 BATCH_COLUMNS = ["image_id", "path", "series", "timestamp"]
 #: columns a decode check fills; reused from the checks cache when a file is unchanged
-CHECK_COLUMNS = ["status", "reason", "content_hash", "height_px", "width_px", "channels", "dtype"]
+CHECK_COLUMNS = ["status", "reason", "content_hash", "height_px", "width_px", "channels", "dtype", "bit_depth"]
 CHECK_KEY = ["path", "size_bytes", "mtime_ns"]
 #: manifest columns a metadata table cannot join on (series and session it can)
 FILE_COLUMNS = {"path", "file", "size_bytes", "mtime_ns", "timestamp", "image_id", "batch", *CHECK_COLUMNS}
@@ -47,7 +47,8 @@ def scan(input_dir: str | Path, extensions) -> pd.DataFrame:
         ``file`` (name), ``size_bytes``, ``mtime_ns``; sorted by path.
     """
     input_dir = check_input_dir(input_dir)
-    wanted = {e.lower() for e in extensions}
+    # "png" and ".png" alike; a suffix of several dots (".ome.tif") matches the name's end
+    wanted = tuple(sorted({"." + e.strip().lstrip(".").lower() for e in extensions}))
     rows = []
     seen = set()  # real folders walked: a link back up the tree must not loop
     for root, dirs, files in os.walk(input_dir, followlinks=True):
@@ -55,7 +56,7 @@ def scan(input_dir: str | Path, extensions) -> pd.DataFrame:
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")
                          and os.path.realpath(os.path.join(root, d)) not in seen)
         for name in files:
-            if name.startswith(".") or Path(name).suffix.lower() not in wanted:
+            if name.startswith(".") or not name.lower().endswith(wanted):
                 continue
             full = os.path.join(root, name)
             try:
@@ -97,7 +98,7 @@ def parse_names(files: pd.DataFrame, pattern: str, series_fields, timestamp_fiel
     stamp = out[list(timestamp_fields)].fillna("").astype(str).agg(" ".join, axis=1).where(matched)
     # Without a format, ISO 8601 only, each value on its own: pandas' guess takes the first file's
     # format for all of them, and reads 01.05.2026 as 5 January.
-    out["timestamp"] = pd.to_datetime(stamp, format=timestamp_format or "ISO8601", errors="coerce")
+    out["timestamp"] = parse_timestamps(stamp, timestamp_format)
     bad_time = matched & out["timestamp"].isna()
     expected = (f"with timestamp_format {timestamp_format!r}" if timestamp_format else
                 "as ISO 8601 (timestamp_format null), e.g. 2026-05-01 or 2026-05-01 13:45; set "
@@ -105,6 +106,23 @@ def parse_names(files: pd.DataFrame, pattern: str, series_fields, timestamp_fiel
     out.loc[bad_time, "reason"] = stamp[bad_time].map(lambda s: f"cannot parse timestamp {s!r} {expected}")
     out["session"] = out["timestamp"].dt.strftime("%Y-%m-%d")
     return out
+
+
+def parse_timestamps(stamp: pd.Series, timestamp_format: str | None) -> pd.Series:
+    """Timestamps of file-name text; NaT where it cannot be read.
+
+    Names that carry different UTC offsets (a campaign across a daylight-saving change, or
+    ``Z`` beside local times) are read each on its own and kept as the wall-clock time written:
+    sessions are the days the names say, and an interval across the change is off by its hour.
+    """
+    fmt = timestamp_format or "ISO8601"
+    try:
+        return pd.to_datetime(stamp, format=fmt, errors="coerce")
+    except ValueError:  # "Mixed timezones detected"
+        def one(value):
+            parsed = pd.to_datetime(value, format=fmt, errors="coerce")
+            return parsed.tz_localize(None) if not pd.isna(parsed) and parsed.tzinfo is not None else parsed
+        return pd.to_datetime(pd.Series([one(v) for v in stamp], index=stamp.index, dtype=object))
 
 
 def check_file(path: str) -> dict:
@@ -120,17 +138,18 @@ def check_file(path: str) -> dict:
     except OSError as exc:  # a broken link, a file deleted or unreadable since the scan
         target = f" (a link to {os.readlink(path)}, which does not exist)" if os.path.islink(path) else ""
         return dict(status=REJECTED, reason=f"cannot read: {exc.strerror}{target}", content_hash=None,
-                    height_px=None, width_px=None, channels=None, dtype=None)
+                    height_px=None, width_px=None, channels=None, dtype=None, bit_depth=None)
     digest = hashlib.blake2b(data, digest_size=4).hexdigest()
     try:
         array = read_image(path)
     except UnreadableImage as exc:
         return dict(status=REJECTED, reason=str(exc), content_hash=digest,
-                    height_px=None, width_px=None, channels=None, dtype=None)
+                    height_px=None, width_px=None, channels=None, dtype=None, bit_depth=None)
     blank = size_reason(array) or blank_reason(array)
     return dict(status=REJECTED if blank else ACCEPTED, reason=blank, content_hash=digest,
                 height_px=array.shape[0], width_px=array.shape[1],
-                channels=1 if array.ndim == 2 else array.shape[2], dtype=str(array.dtype))
+                channels=1 if array.ndim == 2 else array.shape[2], dtype=str(array.dtype),
+                bit_depth=bits_of(array))
 
 
 def size_reason(array: np.ndarray) -> str | None:
@@ -150,8 +169,13 @@ def blank_reason(array: np.ndarray) -> str | None:
     registered against it.
     """
     sample = array[::4, ::4].astype(np.float32)
+    if sample.ndim == 3:
+        if sample.shape[-1] in (2, 4):
+            sample = sample[..., :-1]  # alpha is no picture: an opaque layer would pass as contrast
+        sample = sample.reshape(-1, sample.shape[-1])
     spread = 2.0 * white_level(array) / 255  # 2 grey levels of 255 at the image's own bit depth
-    if float(sample.std()) <= spread:
+    # Per channel: a uniform coloured frame (LED light, a lens cap) differs between channels only.
+    if float(np.max(sample.std(axis=0))) <= spread:
         return f"blank image (every pixel near {float(sample.mean()):.0f}): a failed capture?"
     return None
 
@@ -452,4 +476,28 @@ def run(config: dict, threads: int = 1, progress: bool = True) -> pd.DataFrame:
           f"{len(status['removed'])} removed")
     for row in manifest[manifest["status"] == REJECTED].itertuples():
         print(f"ingest: rejected {row.path}: {row.reason}")
+    warning = mixed_bit_depths(manifest, config.get("bit_depth"))
+    if warning:
+        print(f"ingest: warning: {warning}", flush=True)
     return manifest
+
+
+def mixed_bit_depths(manifest: pd.DataFrame, bit_depth: int | None) -> str | None:
+    """A warning when images deeper than 8 bits were scaled from different bit depths.
+
+    Without ``bit_depth`` each such image is scaled from the smallest even bit depth that
+    holds its brightest value: a dim frame of a 14-bit camera reads as 12-bit, four times
+    brighter than its neighbours in the series.
+    """
+    accepted = manifest[manifest["status"] == ACCEPTED]
+    deep = pd.to_numeric(accepted["bit_depth"], errors="coerce")
+    deep = deep[deep > 8]
+    if bit_depth or deep.nunique() < 2:
+        return None
+    counts = deep.astype(int).value_counts().sort_index()
+    dim = accepted.loc[deep[deep < counts.index.max()].index, "file"].iloc[0]
+    return (f"images deeper than 8 bits were scaled from different bit depths ("
+            + ", ".join(f"{b} bits: {n} image(s)" for b, n in counts.items())
+            + f", e.g. {dim} at {counts.index.min()} bits), so their brightness differs. Set bit_depth to "
+            f"your camera's (e.g. bit_depth: {counts.index.max()}) so every image is scaled alike; "
+            "batches already tiled are tiled again")

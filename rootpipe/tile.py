@@ -26,7 +26,7 @@ import numpy as np
 import zarr
 
 from .atomic import atomic_path
-from .decode import EXIF_ORIENTATION, TIFF_SUFFIXES, read_image, to_rgb8
+from .decode import EXIF_ORIENTATION, TIFF_SUFFIXES, UnreadableImage, read_image, to_rgb8
 
 #: Rows of ``s0`` per shard of a tall image (rounded up to ``chunk_px * 2**(levels - 1)``).
 BAND_PX = 4096
@@ -249,7 +249,7 @@ def _tiff_bands(path: Path):
 
 
 def _image_tasks(root: zarr.Group, row, chunk_px: int, levels: int, pixel_size_mm: float,
-                 band_px: int, opened: list) -> list[Callable[[], None]]:
+                 band_px: int, opened: list, bit_depth: int | None = None) -> list[Callable[[], None]]:
     """Zero-argument jobs that together write one image; each writes its own shards only.
 
     Files kept open for the jobs are appended to ``opened``.
@@ -266,7 +266,12 @@ def _image_tasks(root: zarr.Group, row, chunk_px: int, levels: int, pixel_size_m
         banded[2].close()
 
     def whole() -> None:
-        rgb = to_rgb8(read_image(row.path))
+        try:
+            rgb = to_rgb8(read_image(row.path), bit_depth)
+        except UnreadableImage as exc:
+            raise UnreadableImage(f"{row.path} (image {row.image_id}): {exc}. It was readable when ingested: "
+                                  "if it was replaced or damaged since, restore it, or move it out of "
+                                  "input_dir and run again") from exc
         write_image(root, row.image_id, rgb, chunk_px, levels, pixel_size_mm, band_px)
 
     return [whole]
@@ -286,7 +291,7 @@ def level_names(group: zarr.Group) -> list[str]:
 
 def tile_batch(batch, out_store: str | Path, chunk_px: int = 512, levels: int = 3,
                pixel_size_mm: float = 1.0, threads: int = 1, progress: bool = False,
-               band_px: int = BAND_PX) -> None:
+               band_px: int = BAND_PX, bit_depth: int | None = None) -> None:
     """Decode every image of a batch and write the batch's zarr store atomically.
 
     Parameters
@@ -295,6 +300,7 @@ def tile_batch(batch, out_store: str | Path, chunk_px: int = 512, levels: int = 
     out_store : the ``{batch}.zarr`` folder to create.
     threads : cores to use (dask threads over images and bands).
     band_px : images taller than this are stored and written in bands of rows.
+    bit_depth : the camera's bits for images deeper than 8 bits (see :func:`rootpipe.decode.to_rgb8`).
     """
     import contextlib
 
@@ -309,7 +315,8 @@ def tile_batch(batch, out_store: str | Path, chunk_px: int = 512, levels: int = 
             opened: list = []
             stack.callback(lambda: [f.close() for f in opened])
             jobs = [dask.delayed(job)() for row in batch.itertuples()
-                    for job in _image_tasks(root, row, chunk_px, levels, pixel_size_mm, band_px, opened)]
+                    for job in _image_tasks(root, row, chunk_px, levels, pixel_size_mm, band_px, opened,
+                                            bit_depth)]
             if progress:
                 stack.enter_context(ProgressBar())
             with dask.config.set(scheduler="threads", num_workers=max(1, threads)):

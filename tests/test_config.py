@@ -85,6 +85,14 @@ def test_unnamed_groups_in_the_pattern_are_refused():
     config.load({"filename_pattern": r"(?P<tube>T\d+)_(?P<window>L\d+)_(?P<date>\d{4}-\d\d-\d\d)(?:\.png|\.jpg)"})
 
 
+@pytest.mark.parametrize("name", ["status", "batch", "session", "n_tips"])
+def test_pattern_groups_named_like_rootpipes_columns_are_refused(name):
+    # status would stop every file being decoded; batch or session be overwritten (and grouped by)
+    pattern = rf"(?P<{name}>B\d)_(?P<tube>T\d+)_(?P<date>\d{{4}}-\d\d-\d\d)"
+    with pytest.raises(ValueError, match=rf"filename_pattern names group\(s\) \['{name}'\]"):
+        config.check_campaign({"filename_pattern": pattern, "series_fields": ["tube"], "timestamp_fields": ["date"]})
+
+
 def test_a_group_by_typo_is_caught_from_the_metadata_header(tmp_path):
     (tmp_path / "meta.csv").write_text("\ufefftube,window, genotype\nT01,L01,WT\n")
     campaign = {"metadata_csv": str(tmp_path / "meta.csv"), "track": {"group_by": ["genotype"]}}

@@ -70,7 +70,12 @@ def test_tiff_colour_spaces(tmp_path, rng):
     colours = np.zeros((3, 256), np.uint16)
     colours[:, :4] = [[0, 65535, 0, 30000], [0, 0, 65535, 30000], [0, 0, 0, 30000]]
     tifffile.imwrite(tmp_path / "pal.tif", index, photometric="palette", colormap=colours)
-    assert np.array_equal(read_image(tmp_path / "pal.tif"), np.moveaxis(colours[:, index], 0, -1))
+    # TIFF colour maps are 16-bit by definition: 65535 is full brightness, whatever the image holds
+    assert np.array_equal(read_image(tmp_path / "pal.tif"),
+                          np.rint(np.moveaxis(colours[:, index], 0, -1) / 257).astype(np.uint8))
+    colours[:, :4] = np.array([10, 20, 40, 60]) * 257  # a dim palette stays dim
+    tifffile.imwrite(tmp_path / "dim.tif", index, photometric="palette", colormap=colours)
+    assert set(np.unique(read_image(tmp_path / "dim.tif"))) == {10, 20, 40, 60}
     grey = rng.integers(0, 255, (30, 20), dtype=np.uint8)
     tifffile.imwrite(tmp_path / "white.tif", 255 - grey, photometric="miniswhite")
     assert np.array_equal(read_image(tmp_path / "white.tif"), grey)
@@ -107,3 +112,53 @@ def test_a_multi_page_tiff_gives_its_largest_page_and_a_stack_is_refused(tmp_pat
                      photometric="minisblack")
     with pytest.raises(UnreadableImage, match="a stack of 3 images of 80x60 px"):
         read_image(tmp_path / "stack.tif")
+
+
+def test_tiffs_with_fewer_bits_than_their_container_are_scaled_from_their_own(tmp_path, rng):
+    grey4 = rng.integers(0, 16, (30, 20), dtype=np.uint8)
+    grey4[0, 0] = 15
+    tifffile.imwrite(tmp_path / "g4.tif", grey4, photometric="minisblack", bitspersample=4)
+    assert np.array_equal(read_image(tmp_path / "g4.tif"), np.rint(grey4 * 17.0).astype(np.uint8))
+    grey12 = rng.integers(0, 4096, (30, 20), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "w12.tif", 4095 - grey12, photometric="miniswhite", bitspersample=12)
+    expected = np.rint(grey12 * (255 / 4095)).astype(np.uint8)  # inverted against 4095, not 65535
+    assert np.abs(read_image(tmp_path / "w12.tif").astype(int) - expected).max() <= 1
+
+
+def test_a_16_bit_grey_and_alpha_png_keeps_its_low_bits(tmp_path, rng):
+    import cv2
+
+    grey = rng.integers(0, 4096, (30, 20), dtype=np.uint16)
+    grey[0, 0] = 4095
+    cv2.imwrite(str(tmp_path / "g.png"), grey)
+    # grey + alpha (PNG colour type 4) has no OpenCV writer: build its chunks by hand
+    import struct
+    import zlib
+
+    raw = b"".join(b"\x00" + np.dstack([grey[y], np.full_like(grey[y], 65535)]).astype(">u2").tobytes()
+                   for y in range(grey.shape[0]))
+    chunk = lambda kind, data: (struct.pack(">I", len(data)) + kind + data
+                                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    (tmp_path / "ga.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20, 30, 16, 4, 0, 0, 0))
+                                      + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    assert np.array_equal(to_rgb8(read_image(tmp_path / "ga.png")), to_rgb8(read_image(tmp_path / "g.png")))
+
+
+def test_a_configured_bit_depth_scales_every_image_alike(rng):
+    dim = rng.integers(100, 3000, (30, 20), dtype=np.uint16)  # a dim frame of a 14-bit camera
+    assert to_rgb8(dim).max() > 150  # taken as 12-bit by its brightest value: 4x too bright
+    assert np.abs(to_rgb8(dim, bit_depth=14)[..., 0].astype(int) - np.rint(dim.astype(float) * 255 / 16383)).max() <= 1
+
+
+def test_a_scan_over_pillows_bomb_limit_is_not_called_a_bomb(tmp_path):
+    import struct
+    import zlib
+
+    chunk = lambda kind, data: (struct.pack(">I", len(data)) + kind + data
+                                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    # a 14000 x 13000 grey PNG header (182 MP) whose pixel data is cut short
+    (tmp_path / "big.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 14000, 13000, 8, 0, 0, 0, 0))
+                                       + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b""))
+    with pytest.raises(UnreadableImage) as error:
+        read_image(tmp_path / "big.png")
+    assert "bomb" not in str(error.value) and "exceeds limit" not in str(error.value)

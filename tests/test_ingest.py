@@ -258,6 +258,53 @@ def test_a_blank_capture_is_rejected(tmp_path):
     assert m.loc["T01_L03_2026-05-15.png", "status"] == "accepted"
 
 
+def test_blank_colour_and_transparent_captures_are_rejected_too(tmp_path):
+    config = campaign(tmp_path)
+    black = np.zeros((32, 48, 4), np.uint8)
+    black[..., 3] = 255  # opaque alpha: no contrast in the picture
+    write_png(tmp_path / "images/T01_L01_2026-05-15.png", black)
+    write_png(tmp_path / "images/T01_L02_2026-05-15.png", np.full((32, 48, 3), (200, 150, 100), np.uint8))
+    m = ingest.run(config, progress=False).set_index("file")
+    assert m.loc["T01_L01_2026-05-15.png", "reason"].startswith("blank image")
+    assert m.loc["T01_L02_2026-05-15.png", "reason"].startswith("blank image")
+
+
+def test_images_scaled_from_different_bit_depths_are_pointed_out(tmp_path, capsys):
+    import tifffile
+
+    config = campaign(tmp_path)
+    rng = np.random.default_rng(5)
+    tifffile.imwrite(tmp_path / "images/T01_L01_2026-05-15.tif", rng.integers(0, 16000, (32, 48), dtype=np.uint16))
+    tifffile.imwrite(tmp_path / "images/T01_L02_2026-05-15.tif", rng.integers(0, 3000, (32, 48), dtype=np.uint16))
+    m = ingest.run(config, progress=False).set_index("file")
+    assert m.loc["T01_L01_2026-05-15.tif", "bit_depth"] == 14 and m.loc["T01_L02_2026-05-15.tif", "bit_depth"] == 12
+    out = capsys.readouterr().out
+    assert "scaled from different bit depths (12 bits: 1 image(s), 14 bits: 1 image(s)" in out
+    assert "bit_depth: 14" in out
+    ingest.run({**config, "bit_depth": 14}, progress=False)
+    assert "different bit depths" not in capsys.readouterr().out
+
+
+def test_a_campaign_across_a_daylight_saving_change_is_read_at_wall_clock_time(tmp_path):
+    rng = np.random.default_rng(2)
+    for stamp in ("2026-03-28_1000+0100", "2026-03-30_1000+0200"):
+        write_png(tmp_path / f"images/T01_L01_{stamp}.png", rng.integers(0, 255, (32, 48, 3), dtype=np.uint8))
+    config = cfg.load({"input_dir": str(tmp_path / "images"), "results_dir": str(tmp_path / "results"),
+                       "filename_pattern": r"(?P<tube>T\d+)_(?P<window>L\d+)_(?P<date>[\d_+-]+)",
+                       "timestamp_format": "%Y-%m-%d_%H%M%z"})
+    m = ingest.run(config, progress=False)  # mixed UTC offsets crashed pandas before
+    assert (m["status"] == "accepted").all()
+    assert list(m["timestamp"]) == [pd.Timestamp("2026-03-28 10:00"), pd.Timestamp("2026-03-30 10:00")]
+    assert list(m["session"]) == ["2026-03-28", "2026-03-30"]
+
+
+def test_extensions_are_found_with_or_without_their_dot(tmp_path):
+    for name in ("a.png", "b.TIF", "c.ome.tif", "d.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    assert list(ingest.scan(tmp_path, ["png", ".tif"])["file"]) == ["a.png", "b.TIF", "c.ome.tif"]
+    assert list(ingest.scan(tmp_path, [".ome.tif"])["file"]) == ["c.ome.tif"]
+
+
 def test_a_thumbnail_is_rejected_as_too_small(tmp_path):
     config = campaign(tmp_path)
     rng = np.random.default_rng(3)

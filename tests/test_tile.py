@@ -37,3 +37,15 @@ def test_failed_tiling_leaves_no_store(tmp_path):
     except FileNotFoundError:
         pass
     assert not store.exists() and not list(tmp_path.glob(".batch.zarr.tmp-*"))
+
+
+def test_an_image_damaged_since_ingest_is_named_with_the_fix(tmp_path, rng):
+    import pytest
+
+    from rootpipe.decode import UnreadableImage
+
+    path = write_png(tmp_path / "T01_L01.png", rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    path.write_bytes(path.read_bytes()[:200])  # truncated after ingest accepted it
+    batch = pd.DataFrame({"image_id": ["T01_L01_x"], "path": [str(path)]})
+    with pytest.raises(UnreadableImage, match=r"T01_L01.png \(image T01_L01_x\): cannot decode.*restore it"):
+        tile_batch(batch, tmp_path / "b.zarr")

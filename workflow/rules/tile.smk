@@ -4,7 +4,8 @@ rule tile:
     output:
         directory(f"{RESULTS}/images/{{batch}}.zarr"),
     params:
-        config=settings("tile", "pixel_size_mm", "dpi"),
+        # bit_depth only once set: campaigns tiled before the key existed keep their tiles.
+        config=settings("tile", "pixel_size_mm", "dpi", *(["bit_depth"] if config.get("bit_depth") else [])),
     threads: 2
     resources:
         # A retry after running out of memory asks for more.

@@ -1,0 +1,44 @@
+import subprocess
+import sys
+
+import pytest
+
+from rootpipe.atomic import atomic_path
+
+
+def test_a_store_is_replaced_whole_and_its_old_copy_removed(tmp_path, monkeypatch):
+    final = tmp_path / "b.zarr"
+    for text in ("old", "new"):
+        with atomic_path(final) as tmp:
+            tmp.mkdir()
+            (tmp / "chunk").write_text(text)
+    assert (final / "chunk").read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["b.zarr"]
+    # The old store is never deleted in place: if the swap fails, it is put back whole.
+    import rootpipe.atomic as atomic
+
+    real = atomic.os.replace
+    def fail_second(src, dst, calls=[]):
+        calls.append(src)
+        if len(calls) == 2:
+            raise OSError("disk gone")
+        return real(src, dst)
+    monkeypatch.setattr(atomic.os, "replace", fail_second)
+    with pytest.raises(OSError, match="disk gone"):
+        with atomic_path(final) as tmp:
+            tmp.mkdir()
+            (tmp / "chunk").write_text("newer")
+    assert (final / "chunk").read_text() == "new"
+
+
+def test_a_live_writers_temporary_is_left_alone_and_a_dead_ones_removed(tmp_path):
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout.strip()
+        (tmp_path / f".t.parquet.tmp-{live.pid}").write_text("being written")
+        (tmp_path / f".t.parquet.tmp-{dead}").write_text("left by a killed job")
+        with atomic_path(tmp_path / "t.parquet") as tmp:
+            tmp.write_text("mine")
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f".t.parquet.tmp-{live.pid}", "t.parquet"])
+    finally:
+        live.kill()
