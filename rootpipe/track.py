@@ -319,7 +319,8 @@ def series_signature(frames: pd.DataFrame, settings: dict, stamps: list) -> str:
 
 
 #: per-image bookkeeping columns of the manifest, not series metadata
-BOOKKEEPING = {"image_id", "batch", "path", "file", "session", "content_hash", "dtype", "timestamp"}
+BOOKKEEPING = {"image_id", "batch", "path", "file", "session", "content_hash", "dtype", "timestamp",
+               "height_px", "width_px", "channels", "bit_depth", "size_bytes", "mtime_ns"}
 
 
 def _to_parquet_signed(frame: pd.DataFrame, path: Path, signature: str) -> None:
