@@ -210,6 +210,12 @@ def methods(segment_attrs: list[dict], config: dict) -> tuple[str, pd.DataFrame]
                      *([("fine-tuned from", model["fine_tuned_from"])] if model.get("fine_tuned_from") else []),
                      *([("model's validation F1", f"{model['validation_f1']:.3f}")]
                        if model.get("validation_f1") is not None else [])]
+            trained_at, pixel = model.get("pixel_size_mm"), pixel_size_mm(config)
+            if trained_at and pixel and not 0.8 <= trained_at / pixel <= 1.25:
+                rows.append(("model scale", f"WARNING: the model was trained on images of {trained_at:g} mm per "
+                                            f"pixel and this campaign's are {pixel:g}: roots appear "
+                                            f"{trained_at / pixel:.1f}x as wide to it as in training. Fine-tune it "
+                                            "on a few of this campaign's images (docs/segmentation.md)"))
             trained = model.get("trained_on")
             text.append(f"Roots were segmented with rootpipe {first.get('version') or __version__}, a "
                         f"{model['architecture']} with a {model['encoder']} encoder (checkpoint {model['file']}, "

@@ -264,6 +264,11 @@ def test_methods_name_the_model_and_settings_behind_the_numbers():
     # batches made with another model or threshold are called out, not hidden behind the first
     _, mixed = methods([_segment_attrs(), _segment_attrs(sha="cd" * 32)], config)
     assert mixed["value"].str.contains("WARNING: the 2 batches were segmented with 2 different").any()
+    # a model trained at another scale is called out
+    other_scale = _segment_attrs()
+    other_scale["model"]["pixel_size_mm"] = 0.1
+    _, table = methods([other_scale], config)
+    assert table["value"].str.contains("trained on images of 0.1 mm per pixel and this campaign's are 0.02").any()
     # stores written before the model was recorded say so rather than guess
     old = _segment_attrs()
     del old["model"], old["version"]

@@ -76,7 +76,7 @@ def describe(path: str | Path, header: dict) -> dict:
             "trained_on": training.get("data") or (f"{training['n_train_images']} annotated images"
                                                    if "n_train_images" in training else None),
             "fine_tuned_from": Path(header["fine_tuned_from"]).name if header.get("fine_tuned_from") else None,
-            "validation_f1": validation.get("f1")}
+            "validation_f1": validation.get("f1"), "pixel_size_mm": header.get("pixel_size_mm")}
 
 
 def build_model(header: dict):
