@@ -139,7 +139,8 @@ def cmd_train(a) -> None:
                        batch=a.batch, tile=a.tile, lr=a.lr, seed=a.seed, device=a.device, threads=a.threads,
                        rsml_width_px=a.rsml_width_px, root_fraction=a.root_fraction,
                        augmentation=a.augmentation, skeleton_weight=a.skeleton_weight, progress=not a.quiet,
-                       notes=notes)
+                       notes=notes, bit_depth=a.bit_depth,
+                       pixel_size_mm=a.pixel_size_mm or (0.05 if a.synthetic else None))
     except KeyboardInterrupt:
         if Path(a.out).exists() and not existed:
             print(f"train: interrupted; {a.out} holds the best epoch finished so far", file=sys.stderr)
@@ -171,7 +172,8 @@ def cmd_evaluate(a) -> None:
     if a.pairs and not a.split and "split" in pairs and pairs["split"].nunique() > 1:
         print(f"evaluate: scoring every split ({', '.join(sorted(pairs['split'].astype(str).unique()))}); "
               "--split test scores the held-out images only", file=sys.stderr)
-    per_image, summary = evaluate(pairs, settings, threads=a.threads, progress=not a.quiet)
+    per_image, summary = evaluate(pairs, settings, threads=a.threads, progress=not a.quiet,
+                                  bit_depth=_config(a.config).get("bit_depth"))
     for key, value in summary.items():
         print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
     if a.out:
@@ -229,6 +231,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--rsml-width-px", type=float, default=4.0)
+    p.add_argument("--pixel-size-mm", type=float,
+                   help="mm per pixel of the training images, recorded in the checkpoint so a campaign at "
+                        "another scale is warned (default: the --init checkpoint's; 0.05 for --synthetic)")
+    p.add_argument("--bit-depth", type=int,
+                   help="camera bits of 16-bit images, as the campaign config's bit_depth")
     p.add_argument("--root-fraction", type=float, default=0.5,
                    help="share of training tiles placed over an annotated root (default 0.5)")
     p.add_argument("--augmentation", choices=("full", "light"), default="full",

@@ -9,18 +9,28 @@ from .train import load_pairs, scores
 
 
 def length_agreement(predicted: np.ndarray, annotated: np.ndarray) -> dict:
-    """R² (of predicted on annotated, about the 1:1 line's fit) and slope through the origin."""
+    """How predicted root lengths follow annotated ones.
+
+    Returns
+    -------
+    ``length_r2``: r² of the least-squares line of predicted on annotated (squared Pearson
+    correlation), as segmentation papers report it; it ignores bias, so read it with
+    ``length_slope`` (through the origin; 1 = no bias). ``length_r2_identity``: R² about the
+    1:1 line, which bias lowers too (a model that halves every length scores r² 1, this 0 or less).
+    """
     predicted, annotated = np.asarray(predicted, float), np.asarray(annotated, float)
     if len(annotated) < 2 or np.var(annotated) == 0:
-        return {"length_r2": float("nan"), "length_slope": float("nan")}
+        return {"length_r2": float("nan"), "length_r2_identity": float("nan"), "length_slope": float("nan")}
     slope, intercept = np.polyfit(annotated, predicted, 1)
     fitted = slope * annotated + intercept
     r2 = 1 - np.sum((predicted - fitted) ** 2) / np.sum((predicted - predicted.mean()) ** 2)
-    return {"length_r2": float(r2), "length_slope": float(np.sum(annotated * predicted) / np.sum(annotated**2))}
+    identity = 1 - np.sum((predicted - annotated) ** 2) / np.sum((annotated - annotated.mean()) ** 2)
+    return {"length_r2": float(r2), "length_r2_identity": float(identity),
+            "length_slope": float(np.sum(annotated * predicted) / np.sum(annotated**2))}
 
 
 def evaluate(pairs: pd.DataFrame, settings: dict, threads: int = 1, rsml_width_px: float = 4.0,
-             progress: bool = True) -> tuple[pd.DataFrame, dict]:
+             progress: bool = True, bit_depth: int | None = None) -> tuple[pd.DataFrame, dict]:
     """Per-image scores and lengths, and a summary.
 
     Parameters
@@ -32,7 +42,7 @@ def evaluate(pairs: pd.DataFrame, settings: dict, threads: int = 1, rsml_width_p
     -------
     per_image : ``image``, ``f1``, ``dice``, ``iou``, ``precision``, ``recall``,
         ``predicted_length_px``, ``annotated_length_px`` (same trait code on both masks).
-    summary : pooled scores, mean per-image F1, length R² and slope.
+    summary : pooled scores, mean per-image F1, length agreement (:func:`length_agreement`).
     """
     from tqdm import tqdm
 
@@ -42,7 +52,7 @@ def evaluate(pairs: pd.DataFrame, settings: dict, threads: int = 1, rsml_width_p
 
     segmenter = make_segmenter(settings, threads)
     rows, counts = [], []
-    for (rgb, labels), image in tqdm(zip(load_pairs(pairs, rsml_width_px), pairs["image"]), total=len(pairs),
+    for (rgb, labels), image in tqdm(zip(load_pairs(pairs, rsml_width_px, bit_depth), pairs["image"]), total=len(pairs),
                                      desc="evaluate", unit="img", disable=not progress):
         mask = to_mask(segmenter(rgb), settings["threshold"], settings["min_object_area_px"],
                        settings.get("centreline_threshold"))

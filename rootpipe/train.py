@@ -25,12 +25,16 @@ DEFAULT_MODEL = {"architecture": "Unet", "encoder": "mobilenet_v2",
                  "model_kwargs": {"decoder_channels": [128, 64, 32, 16, 16]}}
 
 
-def load_pairs(pairs: pd.DataFrame, rsml_width_px: float = 4.0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Decode every pair into (rgb uint8 (H, W, 3), labels uint8 (H, W))."""
+def load_pairs(pairs: pd.DataFrame, rsml_width_px: float = 4.0,
+               bit_depth: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Decode every pair into (rgb uint8 (H, W, 3), labels uint8 (H, W)).
+
+    ``bit_depth``: as the config's, so that 16-bit images read as the segment stage reads them.
+    """
     out = []
     for row in pairs.itertuples():
         try:
-            rgb = to_rgb8(read_image(row.image))
+            rgb = to_rgb8(read_image(row.image), bit_depth)
         except UnreadableImage as exc:
             raise ValueError(f"image {row.image}: {exc}") from None
         out.append((rgb, load_labels(row.annotation, row.annotation_type, rgb.shape[:2], rsml_width_px)))
@@ -118,7 +122,9 @@ def augment(rgb: np.ndarray, labels: np.ndarray, rng: np.random.Generator, tile:
     crop, lab = rgb[y:y + need, x:x + need], labels[y:y + need, x:x + need]
     if not light:
         crop = cv2.resize(crop, (tile, tile), interpolation=cv2.INTER_LINEAR)
-        lab = cv2.resize(lab, (tile, tile), interpolation=cv2.INTER_NEAREST)
+        # NEAREST_EXACT samples at pixel centres as LINEAR does; plain NEAREST floors and put
+        # the labels half a pixel off the image (a sixth of a 3 px root's width).
+        lab = cv2.resize(lab, (tile, tile), interpolation=cv2.INTER_NEAREST_EXACT)
     k = int(rng.integers(4))
     crop, lab = np.rot90(crop, k), np.rot90(lab, k)
     if rng.random() < 0.5:
@@ -257,7 +263,7 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
           tile: int = 256, lr: float = 2e-3, seed: int = 0, device: str = "auto", threads: int = 1,
           pixel_size_mm: float | None = None, rsml_width_px: float = 4.0, half: bool = True,
           root_fraction: float = 0.5, augmentation: str = "full", skeleton_weight: float = 0.0,
-          progress: bool = True, notes: dict | None = None) -> dict:
+          progress: bool = True, notes: dict | None = None, bit_depth: int | None = None) -> dict:
     """Train and keep the best checkpoint (by validation F1) at ``out``.
 
     Parameters
@@ -294,6 +300,8 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
         header = {k: header[k] for k in ("architecture", "encoder", "model_kwargs", "normalisation")
                   if k in header}
         header["fine_tuned_from"] = str(init)
+        # the scale carries over: a fine-tune on the same kind of images stays at its model's
+        pixel_size_mm = pixel_size_mm or checkpoint.read_header(init).get("pixel_size_mm")
     else:
         header = {"architecture": architecture, "encoder": encoder,
                   "model_kwargs": model_kwargs if model_kwargs is not None else DEFAULT_MODEL["model_kwargs"],
@@ -306,7 +314,8 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
         **(notes or {})})
     if train_pairs.empty:
         raise ValueError("no training pairs")
-    train_data, val_data = load_pairs(train_pairs, rsml_width_px), load_pairs(val_pairs, rsml_width_px)
+    train_data = load_pairs(train_pairs, rsml_width_px, bit_depth)
+    val_data = load_pairs(val_pairs, rsml_width_px, bit_depth)
     check_labels(train_data, train_pairs["annotation"])
     if val_data and not any((lab == ROOT).any() for _, lab in val_data):
         print(f"train: warning: the {len(val_data)} validation image(s) have no annotated root pixel, so F1 "

@@ -1726,9 +1726,9 @@ def _angle_traits(angle: np.ndarray, weight: np.ndarray) -> dict:
     ok = np.isfinite(angle) & (weight > 0)
     a, w = angle[ok], weight[ok]
     total = float(w.sum())
-    if total <= 0:
-        return dict(mean_orientation_deg=0.0, shallow_angle_fraction=0.0,
-                    medium_angle_fraction=0.0, steep_angle_fraction=0.0)
+    if total <= 0:  # no length with a direction (none, or only single-pixel specks): undefined
+        return dict(mean_orientation_deg=np.nan, shallow_angle_fraction=np.nan,
+                    medium_angle_fraction=np.nan, steep_angle_fraction=np.nan)
     shallow = float(w[a <= SHALLOW_MAX_DEG].sum()) / total
     steep = float(w[a > STEEP_MIN_DEG].sum()) / total
     return dict(mean_orientation_deg=float(np.dot(a, w)) / total,
@@ -1741,7 +1741,9 @@ def _class_traits(d: np.ndarray, w: np.ndarray, px: float,
                   edges: np.ndarray) -> dict:
     """Length, projected area (d dl), surface area and volume per diameter
     class, from per-pixel diameters `d` and lengths `w` (px)."""
-    cls = np.searchsorted(edges, d * px, side="left")
+    # A diameter on an edge belongs to the class below: d * px carries rounding (3 px x 0.1 mm
+    # is 0.30000000000000004 mm), so compare with a relative tolerance of 1e-9.
+    cls = np.searchsorted(edges * (1 + 1e-9), d * px, side="left")
     nc = edges.size + 1
     values = (
         np.bincount(cls, w, nc) * px,
@@ -1829,7 +1831,7 @@ def measure_all(mask, pixel_size_mm=1.0,
                  fill_holes_area_mm2=fill_holes_area_mm2,
                  spur_factor=spur_factor)
     px = float(pixel_size_mm)
-    return Measurement(_traits(a, px, edges), _branch_table(a, px),
+    return Measurement(_undefined_to_nan(_traits(a, px, edges)), _branch_table(a, px),
                        _branch_paths(a))
 
 
@@ -1917,7 +1919,11 @@ def measure(mask, pixel_size_mm=1.0,
     a = _analyse(mask, pixel_size_mm, min_object_area_mm2=min_object_area_mm2,
                  fill_holes_area_mm2=fill_holes_area_mm2,
                  spur_factor=spur_factor)
-    out = _traits(a, float(pixel_size_mm), edges)
+    return _undefined_to_nan(_traits(a, float(pixel_size_mm), edges))
+
+
+def _undefined_to_nan(out: dict) -> dict:
+    """NaN for the ratios an image without roots (or without any angled root) leaves undefined."""
     if out["total_length_mm"] == 0:
         out.update(dict.fromkeys(UNDEFINED_WITHOUT_LENGTH, float("nan")))
     if out["network_area_mm2"] == 0:

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from rootpipe.annotations import UNLABELLED, load_labels, pairs_from_folder
@@ -151,3 +152,36 @@ def test_full_augmentation_shows_some_tiles_in_grey():
         i = img.astype(int)
         grey += int(np.abs(i[..., 0] - i[..., 2]).mean() < 12)  # noise may differ per channel
     assert 30 <= grey <= 80
+
+
+def test_full_augmentation_puts_labels_on_the_image_to_the_pixel():
+    # A 4 px root across a dark tile: where the image is bright, the label must be too, under
+    # every scale, turn and flip (nearest-neighbour label resizing once put it half a pixel off).
+    rng = np.random.default_rng(3)
+    rgb = np.zeros((300, 300, 3), np.uint8)
+    labels = np.zeros((300, 300), np.uint8)
+    rgb[:, 148:152] = 255
+    labels[:, 148:152] = 1
+    offsets = []
+    for _ in range(200):
+        img, lab = augment(rgb, labels, rng, 64, centre=(150, 150))
+        grey = img.astype(np.float32).mean(axis=-1)
+        along = 0 if lab.all(axis=0).any() else 1  # the root runs down the columns or along the rows
+        weights = grey.mean(axis=along) - np.median(grey)
+        weights = np.clip(weights, 0, None)
+        position = np.arange(64)
+        if weights.sum() > 0 and lab.any():
+            image_centre = np.sum(position * weights) / weights.sum()
+            label_centre = position[lab.mean(axis=along) > 0.5].mean()
+            offsets.append(label_centre - image_centre)
+    assert len(offsets) > 150 and np.mean(np.abs(offsets)) < 0.3
+
+
+def test_length_agreement_reads_bias_in_its_identity_r2():
+    from rootpipe.evaluate import length_agreement
+
+    annotated = np.array([100.0, 200, 300, 400, 500])
+    halved = length_agreement(0.5 * annotated, annotated)
+    assert halved["length_r2"] == pytest.approx(1.0) and halved["length_slope"] == pytest.approx(0.5)
+    assert halved["length_r2_identity"] < 0.5
+    assert length_agreement(annotated + 1, annotated)["length_r2_identity"] == pytest.approx(1 - 5 / 1e5)

@@ -293,3 +293,31 @@ def test_evaluate_scores_the_configs_model_and_no_length_from_sparse_annotations
     assert scores["sparse"].tolist() == [True, False, False]
     assert scores.loc[0, ["predicted_length_px", "annotated_length_px"]].isna().all()
     assert scores.loc[1:, "annotated_length_px"].notna().all()
+
+
+def test_a_fine_tune_keeps_its_models_pixel_size(tmp_path):
+    from rootpipe.segment import checkpoint
+
+    pairs = _tiny_pairs(tmp_path, 3)
+    kwargs = dict(epochs=1, steps_per_epoch=1, batch=2, tile=64, progress=False,
+                  model_kwargs={"decoder_channels": [32, 16, 16, 8, 8]})
+    train(pairs.iloc[:2], pairs.iloc[2:], tmp_path / "a.safetensors", pixel_size_mm=0.05, **kwargs)
+    train(pairs.iloc[:2], pairs.iloc[2:], tmp_path / "b.safetensors", init=str(tmp_path / "a.safetensors"),
+          **{k: v for k, v in kwargs.items() if k != "model_kwargs"})
+    assert checkpoint.read_header(tmp_path / "b.safetensors")["pixel_size_mm"] == 0.05
+
+
+def test_training_images_read_at_the_campaigns_bit_depth(tmp_path):
+    import cv2
+
+    from rootpipe.train import load_pairs
+
+    deep = np.full((40, 40), 900, np.uint16)  # a 12-bit camera's soil ...
+    deep[:, 18:22] = 3000  # ... and root, in a 16-bit PNG
+    cv2.imwrite(str(tmp_path / "i.png"), deep)
+    write_png(tmp_path / "m.png", (deep > 1000).astype(np.uint8) * 255)
+    pairs = pd.DataFrame({"image": [str(tmp_path / "i.png")], "annotation": [str(tmp_path / "m.png")],
+                          "annotation_type": ["mask"]})
+    by_own_max = load_pairs(pairs)[0][0]
+    at_14_bits = load_pairs(pairs, bit_depth=14)[0][0]
+    assert at_14_bits[0, 20, 0] == round(3000 * 255 / 16383) and by_own_max[0, 20, 0] > 4 * at_14_bits[0, 20, 0] - 5

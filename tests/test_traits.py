@@ -713,3 +713,25 @@ def test_fast_skan_graph_is_skans():
         assert np.array_equal(a.paths.indptr, b.paths.indptr)
         assert np.array_equal(a.paths.indices, b.paths.indices)
         assert np.array_equal(a.path_lengths(), b.path_lengths())
+
+
+def test_measure_all_leaves_the_undefined_traits_of_an_empty_image_nan():
+    # measure_all is what the workflow calls (it writes branches): a rootless image must not
+    # read as diameter 0 and pull a plant's mean down
+    empty = traits.measure_all(np.zeros((50, 40), bool), 0.1).traits
+    assert np.isnan(empty["mean_diameter_mm"]) and np.isnan(empty["solidity"])
+    assert np.isnan(empty["mean_orientation_deg"]) and empty["total_length_mm"] == 0
+
+
+def test_a_diameter_on_a_class_edge_counts_in_the_class_below():
+    bar = np.zeros((40, 200), bool)
+    bar[10:13, 20:180] = True  # 3 px x 0.1 mm = 0.3 mm, computed as 0.30000000000000004
+    t = traits.measure(bar, 0.1, (0.3,))
+    assert t["length_mm_diam_0-0.3mm"] == pytest.approx(t["total_length_mm"]) and t["length_mm_diam_over_0.3mm"] == 0
+
+
+def test_specks_alone_have_no_orientation():
+    dots = np.zeros((30, 30), bool)
+    dots[5, 5] = dots[15, 20] = dots[25, 8] = True
+    t = traits.measure(dots, 0.1)
+    assert t["total_length_mm"] > 0 and np.isnan(t["mean_orientation_deg"]) and np.isnan(t["steep_angle_fraction"])

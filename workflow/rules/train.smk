@@ -31,7 +31,9 @@ def train_args(wildcards):
              "--lr": TRAIN["lr"], "--augmentation": TRAIN["augmentation"],
              "--root-fraction": TRAIN["root_fraction"], "--skeleton-weight": TRAIN["skeleton_weight"],
              "--device": TRAIN["device"], "--seed": TRAIN["seed"],
-             "--train-split": TRAIN["train_split"], "--val-split": TRAIN["val_split"]}
+             "--train-split": TRAIN["train_split"], "--val-split": TRAIN["val_split"],
+             # only once set: a model trained before the key existed is not retrained for it
+             "--bit-depth": config.get("bit_depth")}
     return " ".join(f"{k} {shlex.quote(str(v))}" for k, v in flags.items() if v is not None)
 
 
