@@ -121,8 +121,7 @@ def true_intervals(campaign: Path, pixel_size_mm: float) -> pd.DataFrame:
 
 def compare(results: Path, truth: pd.DataFrame) -> pd.DataFrame:
     """Truth joined with the pipeline's growth rows (by file name)."""
-    manifest = pd.read_parquet(results / "manifest.parquet", columns=["image_id", "file"])
-    growth = pd.read_parquet(results / "growth.parquet").merge(manifest, on="image_id", how="left")
+    growth = pd.read_parquet(results / "growth.parquet")  # its rows carry their source file
     keep = ["file", "timepoint", "total_length_mm", "length_change_mm", "length_gained_mm",
             "length_lost_mm", "shift_y_px", "shift_x_px", "registration_quality", "registration_ok", "note"]
     table = truth.merge(growth[keep], on="file", how="left", suffixes=("", "_pipeline"))

@@ -162,11 +162,17 @@ def check_group_by(config: dict) -> None:
     metadata_csv = config.get("metadata_csv")
     if not group_by or (metadata_csv and not Path(metadata_csv).is_file()):
         return  # a missing metadata table gets ingest's own message
-    known = {*re.compile(config["filename_pattern"]).groupindex, "series"}
+    timing = {*config.get("timestamp_fields", []), "series"}
+    known = {*re.compile(config["filename_pattern"]).groupindex} - timing
     columns = []
     if metadata_csv:
         with open(metadata_csv, newline="", encoding="utf-8-sig", errors="replace") as fh:
             columns = [c.strip() for c in next(csv.reader(fh), [])]
+    timed = [c for c in group_by if c in timing]
+    if timed:  # each series would be a group of its own, or a group change with the date
+        raise ValueError(f"invalid rootpipe configuration:\n  track.group_by names {timed}: the series name "
+                         "and the timestamp fields cannot group series; name metadata such as genotype or "
+                         "treatment")
     unknown = [c for c in group_by if c not in known | set(columns)]
     if unknown:
         raise ValueError(f"invalid rootpipe configuration:\n  track.group_by names {unknown}, which are neither "

@@ -79,7 +79,7 @@ def growth_figure(growth: pd.DataFrame):
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for series, rows in growth.groupby("series"):
-        axes[0].plot(rows["timestamp"], rows["total_length_mm"], marker="o", label=series)
+        axes[0].plot(rows["timestamp"], rows["total_length_mm"], marker="o", label=_legend(series))
         axes[1].plot(rows["timestamp"], rows["growth_rate_mm_per_day"], marker="o")
         axes[2].plot(rows["timestamp"], rows["length_gained_mm"], marker="^", color="tab:green", alpha=0.6)
         axes[2].plot(rows["timestamp"], -rows["length_lost_mm"], marker="v", color="tab:red", alpha=0.6)
@@ -101,10 +101,16 @@ def growth_figure(growth: pd.DataFrame):
     return fig
 
 
+def _legend(text) -> str:
+    """``text`` as matplotlib shows it literally: ``$`` is not maths, a leading ``_`` not hidden."""
+    text = str(text).replace("$", r"\$")
+    return "\u200b" + text if text.startswith("_") else text
+
+
 def group_label(name) -> str:
     """A group's name for a legend: its values joined, an empty cell as ``(missing)``."""
     values = name if isinstance(name, tuple) else (name,)
-    return " / ".join("(missing)" if pd.isna(v) else str(v) for v in values)
+    return _legend(" / ".join("(missing)" if pd.isna(v) else str(v) for v in values))
 
 
 def summary_figure(summary: pd.DataFrame, group_by: list[str]):
@@ -187,9 +193,10 @@ def methods(segment_attrs: list[dict], config: dict) -> tuple[str, pd.DataFrame]
     from .config import pixel_size_mm
 
     def key(a):
-        return repr((a.get("settings"), (a.get("model") or {}).get("sha256"), a.get("version")))
+        return repr((a.get("settings"), (a.get("model") or {}).get("sha256")))
 
     distinct = {key(a): a for a in segment_attrs}
+    versions = sorted({a.get("version") or "(not recorded)" for a in segment_attrs})
     rows = [("rootpipe (this report)", __version__)]
     text = []
     if not distinct:
@@ -197,10 +204,14 @@ def methods(segment_attrs: list[dict], config: dict) -> tuple[str, pd.DataFrame]
     first = next(iter(distinct.values()))
     s, model = first.get("settings") or {}, first.get("model")
     if len(distinct) > 1:
+        differ = sorted({k for a in distinct.values() for k, v in (a.get("settings") or {}).items()
+                         if v != s.get(k)} | ({"model"} if len({(a.get("model") or {}).get("sha256")
+                                                                for a in distinct.values()}) > 1 else set()))
         rows.append(("segmentation", f"WARNING: the {len(segment_attrs)} batches were segmented with "
-                     f"{len(distinct)} different settings or models; the first is shown. Run again "
-                     "with --forcerun segment to segment all alike"))
-    rows += [("segmented with rootpipe", first.get("version") or "(not recorded: an earlier rootpipe)"),
+                     f"{len(distinct)} different settings or models (differing: {', '.join(differ)}); the "
+                     "first is shown. Run again with --forcerun segment to segment all alike"))
+    rows += [("segmented with rootpipe", ", ".join(versions).replace("(not recorded)",
+                                                                     "(not recorded: an earlier rootpipe)")),
              ("segment method", s.get("method"))]
     if s.get("method") == "unet":
         if model:
@@ -274,8 +285,10 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
     parts.append("<h2>Growth per series</h2>")
     if len(growth):
         parts.append(_png(growth_figure(growth)))
-    sessions = growth["timestamp"].dt.strftime("%Y-%m-%d")
-    all_sessions = set(sessions)
+    from .track import campaign_sessions
+
+    sessions = campaign_sessions(growth) if len(growth) else growth["timestamp"].dt.strftime("%Y-%m-%d")
+    all_sessions = set(sessions.dropna())
     # Only sessions between a series' first and last image: a series planted late or ended
     # early is not missing the days outside its span.
     missing = {series: sorted(d for d in all_sessions - set(sessions[rows.index])
@@ -296,7 +309,8 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
         parts.append(f"<h2>Growth by {html.escape(', '.join(group_by) or 'campaign')}</h2>")
         parts.append(_png(summary_figure(summary, group_by)))
     parts.append(f"<h3>Registration flags ({len(flagged)})</h3>")
-    parts.append(_table(flagged[["series", "image_id", "shift_y_px", "shift_x_px", "registration_quality", "note"]])
+    parts.append(_table(flagged[["series", "image_id", "shift_y_px", "shift_x_px", "registration_quality", "note"]],
+                        table="growth")
                  if len(flagged) else "<p>Every consecutive pair registered within limits.</p>")
     parts.append("<h2>Trait distributions</h2>")
     if len(traits):

@@ -39,6 +39,11 @@ def snakemake_command(profile: str, configfile: str | None, extra: list[str],
 def run_workflow(profile: str = "local", configfile: str | None = None, extra: list[str] = ()) -> int:
     """Run Snakemake in the current directory; returns its exit status."""
     extra = list(extra)
+    overridden = [k for k in _config_overrides(extra) if k in ("results_dir", "input_dir")]
+    if overridden:  # the lock and the checks below read the file: they would guard the wrong folder
+        print(f"rootpipe run: give {' and '.join(overridden)} in the config file, not with --config: rootpipe "
+              "reads it there to check the campaign and to lock its results folder", file=sys.stderr)
+        return 2
     if profile == "slurm":
         extra += _slurm_status_args(extra)
     env = dict(os.environ)
@@ -63,19 +68,26 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
                   file=sys.stderr)
             return 1
         base = snakemake_command(profile, configfile, [])
-        if any((state / "locks").glob("*")):
+        dry = any(a in ("-n", "--dry-run", "--dryrun") for a in extra)
+        # Holding results_dir's lock proves a Snakemake lock on *its* files stale; a lock on
+        # another campaign's files (run from this folder too) may belong to a live run.
+        if not dry and _locks_name(state / "locks", results):
             print("rootpipe run: clearing the lock of an earlier run that was killed", file=sys.stderr)
             subprocess.run(base + ["--unlock"], env=env, check=False, capture_output=True)
-        dry = any(a in ("-n", "--dry-run", "--dryrun") for a in extra)
         # Ingest is cheap and incremental; forcing it is how new images in
         # sub-folders (which do not touch the top folder's mtime) are found.
         # The train target reads annotations, not the campaign: forcing ingest would pull it in.
-        force = [] if dry or "--forcerun" in extra or "train" in extra else ["--forcerun", "ingest"]
+        force = [] if dry or "train" in extra else ["--forcerun", "ingest"]
+        if force:
+            # Snakemake keeps the last --forcerun it is given: add ingest to the user's own.
+            extra, force = _with_forced_ingest(extra)
         started = time.time()
         # Snakemake inherits the lock's file: if this process is killed outright, the lock stays
         # held until Snakemake ends too, so a rerun cannot start beside a Snakemake still running.
+        # Snakemake in a process group of its own: a Ctrl-C at the terminal reaches this
+        # process only, which passes it on once, as it does any SIGINT, SIGTERM or SIGHUP.
         child = subprocess.Popen(snakemake_command(profile, configfile, extra, force), env=env,
-                                 pass_fds=(lock.fileno(),))
+                                 pass_fds=(lock.fileno(),), process_group=0)
         stopped = []
 
         def stop(signum, frame):
@@ -83,12 +95,9 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
             stopped.append(signum)
             child.send_signal(signal.SIGINT)
 
-        handlers = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+        handlers = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         try:
             status = child.wait()
-        except KeyboardInterrupt:  # Ctrl-C reached Snakemake too: let it stop its jobs
-            child.wait()
-            stopped.append(signal.SIGINT)
         finally:
             for s, handler in handlers.items():
                 signal.signal(s, handler)
@@ -104,6 +113,52 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
         if manifest.exists() and manifest.stat().st_mtime >= started - 1:  # ingest ran this time
             _say_ingest(results)
     return status
+
+
+def _config_overrides(extra: list[str]) -> list[str]:
+    """Keys that ``--config KEY=VALUE ...`` (or ``-C``) sets in Snakemake's arguments."""
+    keys, inside = [], False
+    for arg in extra:
+        if arg in ("--config", "-C"):
+            inside = True
+        elif arg.startswith("--config="):
+            keys.append(arg.split("=", 2)[1])
+        elif inside and "=" in arg and not arg.startswith("-"):
+            keys.append(arg.split("=", 1)[0])
+        else:
+            inside = False
+    return keys
+
+
+def _with_forced_ingest(extra: list[str]) -> tuple[list[str], list[str]]:
+    """(extra, force): ``--forcerun ingest``, merged into the user's ``-R``/``--forcerun`` if given."""
+    out, merged = [], False
+    for arg in extra:
+        if not merged and arg in ("-R", "--forcerun"):
+            out += [arg, "ingest"]
+            merged = True
+        elif not merged and arg.startswith("--forcerun="):
+            out += ["--forcerun", "ingest", arg.split("=", 1)[1]]
+            merged = True
+        else:
+            out.append(arg)
+    return (out, []) if merged else (out, ["--forcerun", "ingest"])
+
+
+def _locks_name(locks: Path, results: Path) -> bool:
+    """Whether a Snakemake lock file in ``locks`` names a file under ``results``."""
+    if not locks.is_dir():
+        return False
+    root = os.path.abspath(results)  # lock files hold the paths as the workflow spells them
+    for lock in locks.glob("*.lock"):
+        try:
+            lines = lock.read_text().splitlines()
+        except OSError:
+            continue
+        if any(os.path.abspath(line.strip()) == root or os.path.abspath(line.strip()).startswith(root + os.sep)
+               for line in lines if line.strip()):
+            return True
+    return False
 
 
 def _slurm_status_args(extra: list[str]) -> list[str]:

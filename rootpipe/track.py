@@ -376,6 +376,27 @@ def smooth_lengths(growth: pd.DataFrame, window: int) -> pd.Series:
     return growth.sort_values(["series", "timestamp"]).groupby("series")["total_length_mm"].transform(centred)
 
 
+def campaign_sessions(growth: pd.DataFrame) -> pd.Series:
+    """The campaign's imaging session of each row, named by its first day (YYYY-MM-DD).
+
+    A session is a run of imaging days less than half the median interval between a series'
+    images apart: tubes imaged on Mondays and others on Tuesdays of each week share one
+    session per week, where calendar days would split every week's group in two; daily
+    imaging keeps one session per day.
+    """
+    days = growth["timestamp"].dt.normalize()
+    gaps = growth.sort_values("timestamp").groupby("series")["timestamp"].diff().dt.total_seconds() / 86400
+    typical = gaps[gaps > 0].median()
+    unique = pd.Series(np.sort(days.dropna().unique()))
+    if unique.empty:
+        return pd.Series(pd.NA, index=growth.index, dtype=object)
+    apart = unique.diff().dt.total_seconds() / 86400
+    starts = apart.isna() | (apart >= (typical / 2 if pd.notna(typical) else 0.5))
+    first_day = unique.where(starts).ffill()
+    label = dict(zip(unique, first_day.dt.strftime("%Y-%m-%d")))
+    return days.map(label)
+
+
 def summarise_groups(growth: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:
     """Mean and 95 % confidence interval of growth curves per group and session.
 
@@ -387,18 +408,18 @@ def summarise_groups(growth: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:
 
     Returns
     -------
-    One row per group x session (day): ``n_series``, and for ``total_length_mm``,
+    One row per group x session (:func:`campaign_sessions`): ``n_series``, and for ``total_length_mm``,
     ``growth_rate_mm_per_day``, ``length_gained_mm``, ``length_lost_mm``: ``_mean``,
     ``_ci95_low``, ``_ci95_high`` (Student t interval over series; NaN with one series).
-    Several images of one series on one day count once: its length is the day's last image's,
-    gained and lost are the day's sums, and its rate is the day's summed length change over
-    the summed time since the images before (an image retaken hours later must not average a
-    week's rate with an hour's).
+    Several images of one series in one session count once: its length is the session's last
+    image's, gained and lost are the session's sums, and its rate is the summed length change
+    over the summed time since the images before (an image retaken hours later must not average
+    a week's rate with an hour's).
     """
     from scipy import stats
 
     table = growth.sort_values(["series", "timestamp"]).assign(
-        session=lambda t: t["timestamp"].dt.strftime("%Y-%m-%d"),
+        session=lambda t: campaign_sessions(t),
         _interval=lambda t: t.groupby("series")["days"].diff())
     rated = table["growth_rate_mm_per_day"].notna()
     table["_change"] = table["length_change_mm"].where(rated)

@@ -99,6 +99,9 @@ def test_a_group_by_typo_is_caught_from_the_metadata_header(tmp_path):
     config.check_campaign(dict(campaign))
     with pytest.raises(ValueError, match="track.group_by names \\['genotpye'\\]"):
         config.check_campaign({**campaign, "track": {"group_by": ["genotpye"]}})
+    for timed in ("date", "series"):  # refused at the start, not after every image is segmented
+        with pytest.raises(ValueError, match=f"track.group_by names \\['{timed}'\\]: the series name"):
+            config.check_campaign({**campaign, "track": {"group_by": [timed]}})
 
 
 def test_a_run_from_the_wrong_folder_claims_nothing(tmp_path, monkeypatch, capsys):

@@ -343,3 +343,50 @@ def test_group_by_a_time_field_is_refused_before_tracking(tmp_path):
         run(tmp_path / "traits.parquet", tmp_path / "growth.parquet",
             {"track": {"group_by": ["date"]}, "results_dir": str(tmp_path), "pixel_size_mm": 0.05,
              "timestamp_fields": ["date"]})
+
+
+def _weekly(series_days):
+    """Growth rows of series imaged weekly from their own first day: {series: first day}."""
+    rows = []
+    for series, first in series_days.items():
+        for week in range(3):
+            rows.append({"series": series, "genotype": "wt", "timestamp": pd.Timestamp(first) + pd.Timedelta(weeks=week),
+                         "days": 7.0 * week, "total_length_mm": 10.0 + 7 * week,
+                         "length_change_mm": np.nan if week == 0 else 7.0,
+                         "growth_rate_mm_per_day": np.nan if week == 0 else 1.0,
+                         "length_gained_mm": np.nan, "length_lost_mm": np.nan})
+    return pd.DataFrame(rows)
+
+
+def test_tubes_imaged_on_mondays_and_tuesdays_share_each_weeks_session(tmp_path):
+    from rootpipe.report import render
+
+    growth = _weekly({"A": "2026-05-04", "B": "2026-05-05"})  # a Monday and a Tuesday
+    summary = summarise_groups(growth, ["genotype"])
+    assert list(summary["session"]) == ["2026-05-04", "2026-05-11", "2026-05-18"]
+    assert (summary["n_series"] == 2).all() and summary["total_length_mm_mean"].tolist() == [10.0, 17.0, 24.0]
+    manifest = pd.DataFrame({"status": ["accepted"], "series": ["A"], "session": ["2026-05-04"], "batch": ["b"],
+                             "timestamp": pd.to_datetime(["2026-05-04"]), "path": ["x"], "reason": [None]})
+    page = render(manifest, pd.DataFrame(columns=["image_id", "series", "timestamp"]),
+                  growth.assign(image_id="i", shift_y_px=np.nan, shift_x_px=np.nan, registration_quality=np.nan,
+                                registration_ok=pd.NA, note=""), tmp_path, 0)
+    assert "Series missing a session" not in page
+    daily = _weekly({"A": "2026-05-04"}).assign(timestamp=pd.date_range("2026-05-04", periods=3), days=[0, 1, 2])
+    assert list(summarise_groups(daily, ["genotype"])["session"]) == ["2026-05-04", "2026-05-05", "2026-05-06"]
+
+
+def test_report_shows_names_as_written_and_methods_tell_a_version_from_a_setting(tmp_path):
+    from rootpipe.report import _png, growth_figure, methods
+
+    growth = _weekly({"a$^$b": "2026-05-04", "_ctrl": "2026-05-04"})
+    figure = growth_figure(growth)
+    # '$^$' was parsed as maths (and crashed the report), '_ctrl' left out of the legend
+    assert sorted(t.get_text() for t in figure.axes[0].get_legend().get_texts()) == [r"a\$^\$b", "\u200b_ctrl"]
+    assert _png(figure).startswith("<img")
+    upgraded = _segment_attrs()
+    upgraded["version"] = "0.2.0"
+    _, table = methods([_segment_attrs(), upgraded], {"pixel_size_mm": 0.05})
+    values = dict(zip(table["setting"], table["value"]))
+    assert "WARNING" not in " ".join(table["value"]) and values["segmented with rootpipe"] == "0.1.0, 0.2.0"
+    _, table = methods([_segment_attrs(), _segment_attrs(threshold=0.7)], {"pixel_size_mm": 0.05})
+    assert table["value"].str.contains(r"\(differing: threshold\)").any()

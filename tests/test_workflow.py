@@ -368,15 +368,17 @@ def _start_run(tmp_path):
 
 
 def test_a_terminated_run_stops_snakemake_and_a_killed_one_keeps_its_lock(tmp_path):
-    # SIGTERM (kill, timeout, scancel of a run submitted as a job) stops Snakemake as Ctrl-C does,
-    # instead of leaving it running on its own.
-    proc = _start_run(tmp_path)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 128 + signal.SIGTERM and "interrupted" in proc.stderr.read()
-    assert (tmp_path / "snakemake-got-sigint").exists()
+    # SIGTERM (kill, timeout, scancel of a run submitted as a job) and a SIGINT sent to rootpipe
+    # alone stop Snakemake as Ctrl-C does, instead of leaving it running on its own.
+    for sent in (signal.SIGTERM, signal.SIGINT):
+        proc = _start_run(tmp_path)
+        proc.send_signal(sent)
+        assert proc.wait(timeout=30) == 128 + sent and "interrupted" in proc.stderr.read()
+        assert (tmp_path / "snakemake-got-sigint").exists()
+        (tmp_path / "snakemake-got-sigint").unlink()
+        (tmp_path / "snakemake-started").unlink()
     # SIGKILL cannot be passed on; the Snakemake left running still holds the run lock, so a
     # second run does not start beside it.
-    (tmp_path / "snakemake-started").unlink()
     proc = _start_run(tmp_path)
     proc.kill()
     proc.wait()
@@ -397,3 +399,23 @@ def test_the_slurm_profile_asks_squeue_where_sacct_cannot_answer(tmp_path, monke
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     assert _slurm_status_args([]) == ([] if accounting else ["--slurm-status-command", "squeue"])
     assert _slurm_status_args(["--slurm-status-command", "sacct"]) == []
+
+
+def test_run_arguments_that_would_mislead_the_lock_or_the_forced_ingest(tmp_path, monkeypatch):
+    from rootpipe.run import _locks_name, _with_forced_ingest, run_workflow
+
+    # results_dir from --config would be written by Snakemake while rootpipe locks the file's folder
+    monkeypatch.chdir(tmp_path)
+    assert run_workflow("local", None, ["--config", "results_dir=elsewhere"]) == 2
+    assert not (tmp_path / "results").exists()
+    # a user's own -R keeps the forced ingest (Snakemake keeps only the last --forcerun)
+    assert _with_forced_ingest(["-R", "segment", "-n"]) == (["-R", "ingest", "segment", "-n"], [])
+    assert _with_forced_ingest(["--forcerun=traits"]) == (["--forcerun", "ingest", "traits"], [])
+    assert _with_forced_ingest(["--cores", "2"]) == (["--cores", "2"], ["--forcerun", "ingest"])
+    # only a Snakemake lock on this campaign's results is taken as stale
+    locks = tmp_path / ".snakemake" / "locks"
+    locks.mkdir(parents=True)
+    (locks / "0.output.lock").write_text("other/manifest.parquet\nother/report.html\n")
+    assert not _locks_name(locks, Path("results"))
+    (locks / "1.output.lock").write_text(f"{tmp_path}/results/manifest.parquet\n")
+    assert _locks_name(locks, Path("results"))
