@@ -37,12 +37,18 @@ def test_scores_ignore_unlabelled():
     assert s["f1"] == 1.0 and s["precision"] == 1.0
 
 
-def test_augment_keeps_image_and_labels_aligned():
-    rng = np.random.default_rng(0)
+def _vertical_root(x0, x1, brightness):
+    """A 300 x 300 px dark image with a bright vertical root over columns x0:x1, and its labels."""
     rgb = np.zeros((300, 300, 3), np.uint8)
     labels = np.zeros((300, 300), np.uint8)
-    rgb[:, 140:160] = 250
-    labels[:, 140:160] = 1
+    rgb[:, x0:x1] = brightness
+    labels[:, x0:x1] = 1
+    return rgb, labels
+
+
+def test_augment_keeps_image_and_labels_aligned():
+    rng = np.random.default_rng(0)
+    rgb, labels = _vertical_root(140, 160, 250)
     for _ in range(10):
         img, lab = augment(rgb, labels, rng, 128)
         assert img.shape == (128, 128, 3) and lab.shape == (128, 128)
@@ -158,10 +164,7 @@ def test_full_augmentation_puts_labels_on_the_image_to_the_pixel():
     # A 4 px root across a dark tile: where the image is bright, the label must be too, under
     # every scale, turn and flip (nearest-neighbour label resizing once put it half a pixel off).
     rng = np.random.default_rng(3)
-    rgb = np.zeros((300, 300, 3), np.uint8)
-    labels = np.zeros((300, 300), np.uint8)
-    rgb[:, 148:152] = 255
-    labels[:, 148:152] = 1
+    rgb, labels = _vertical_root(148, 152, 255)
     offsets = []
     for _ in range(200):
         img, lab = augment(rgb, labels, rng, 64, centre=(150, 150))
