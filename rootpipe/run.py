@@ -84,10 +84,10 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
         started = time.time()
         # Snakemake inherits the lock's file: if this process is killed outright, the lock stays
         # held until Snakemake ends too, so a rerun cannot start beside a Snakemake still running.
-        # Snakemake in a process group of its own: a Ctrl-C at the terminal reaches this
-        # process only, which passes it on once, as it does any SIGINT, SIGTERM or SIGHUP.
+        # Snakemake stays in this process group: killing the group (kill -9 %1, a job manager)
+        # stops it too, and a Ctrl-C at the terminal reaches it directly.
         child = subprocess.Popen(snakemake_command(profile, configfile, extra, force), env=env,
-                                 pass_fds=(lock.fileno(),), process_group=0)
+                                 pass_fds=(lock.fileno(),))
         stopped = []
 
         def stop(signum, frame):
@@ -95,9 +95,15 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
             stopped.append(signum)
             child.send_signal(signal.SIGINT)
 
-        handlers = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        handlers = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
         try:
             status = child.wait()
+        except KeyboardInterrupt:
+            # Ctrl-C reached Snakemake too: a second SIGINT would break off its cancelling of
+            # jobs, so none is sent. (A SIGINT sent to rootpipe alone is taken as that too: send
+            # SIGTERM to stop a run from a script.)
+            child.wait()
+            stopped.append(signal.SIGINT)
         finally:
             for s, handler in handlers.items():
                 signal.signal(s, handler)
