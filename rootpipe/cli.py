@@ -159,7 +159,8 @@ def cmd_evaluate(a) -> None:
         raise ValueError("--checkpoint is for the U-Net; --method classical uses none")
     if a.out and Path(a.out).is_dir():  # before the inference, not after
         raise ValueError(f"--out {a.out} is a folder; give the CSV's file name")
-    settings = _config(a.config)["segment"]
+    cfg = _config(a.config)
+    settings = cfg["segment"]
     # The flags win; without them the config's segment method and checkpoint (the shipped model
     # when it names none), so a campaign's own model is what gets scored.
     if a.method == "classical" or (a.method is None and not a.checkpoint and settings["method"] == "classical"):
@@ -173,7 +174,7 @@ def cmd_evaluate(a) -> None:
         print(f"evaluate: scoring every split ({', '.join(sorted(pairs['split'].astype(str).unique()))}); "
               "--split test scores the held-out images only", file=sys.stderr)
     per_image, summary = evaluate(pairs, settings, threads=a.threads, progress=not a.quiet,
-                                  bit_depth=_config(a.config).get("bit_depth"))
+                                  bit_depth=cfg.get("bit_depth"))
     for key, value in summary.items():
         print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
     if a.out:

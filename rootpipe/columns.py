@@ -28,7 +28,8 @@ GROWTH_COLUMNS = [
 ROOT_COLUMNS = ["series", "root_id", "timepoint", "image_id", "timestamp", "length_mm", "first_seen",
                 "last_seen", "elongation_rate_mm_per_day"]
 
-#: manifest columns rootpipe fills itself (file-name fields must not take these names)
+#: manifest columns rootpipe fills itself, ingest's CHECK_COLUMNS included (file-name fields
+#: must not take these names; metadata tables join on series and session only)
 MANIFEST_COLUMNS = [
     "image_id", "status", "reason", "series", "timestamp", "session", "batch", "path", "file",
     "size_bytes", "mtime_ns", "content_hash", "height_px", "width_px", "channels", "dtype", "bit_depth",

@@ -170,13 +170,6 @@ def _check_shape(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def bits_of(array: np.ndarray) -> int | None:
-    """The bit depth :func:`white_level` takes an integer image at; None for float images."""
-    if array.dtype.kind == "f":
-        return None
-    return int(white_level(array)).bit_length()
-
-
 def white_level(array: np.ndarray) -> float:
     """The pixel value that stands for full brightness in a decoded image.
 

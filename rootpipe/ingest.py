@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path, write_table, write_text_if_changed
+from .columns import MANIFEST_COLUMNS
 from .config import check_filename_fields, check_input_dir
-from .decode import UnreadableImage, bits_of, read_image, white_level
+from .decode import UnreadableImage, read_image, white_level
 
 ACCEPTED, REJECTED = "accepted", "rejected"
 BATCH_COLUMNS = ["image_id", "path", "series", "timestamp"]
@@ -27,7 +28,7 @@ BATCH_COLUMNS = ["image_id", "path", "series", "timestamp"]
 CHECK_COLUMNS = ["status", "reason", "content_hash", "height_px", "width_px", "channels", "dtype", "bit_depth"]
 CHECK_KEY = ["path", "size_bytes", "mtime_ns"]
 #: manifest columns a metadata table cannot join on (series and session it can)
-FILE_COLUMNS = {"path", "file", "size_bytes", "mtime_ns", "timestamp", "image_id", "batch", *CHECK_COLUMNS}
+FILE_COLUMNS = set(MANIFEST_COLUMNS) - {"series", "session"}
 #: decode checks kept between runs (not a workflow output: Snakemake deletes those before a job)
 CHECKS_CACHE = Path("cache") / "ingest_checks.parquet"
 #: version of check_file's verdicts; bump it when they change (as when blank captures became
@@ -145,11 +146,13 @@ def check_file(path: str) -> dict:
     except UnreadableImage as exc:
         return dict(status=REJECTED, reason=str(exc), content_hash=digest,
                     height_px=None, width_px=None, channels=None, dtype=None, bit_depth=None)
-    blank = size_reason(array) or blank_reason(array)
+    white = white_level(array)  # one pass over the pixels for both uses
+    blank = size_reason(array) or blank_reason(array, white)
     return dict(status=REJECTED if blank else ACCEPTED, reason=blank, content_hash=digest,
                 height_px=array.shape[0], width_px=array.shape[1],
                 channels=1 if array.ndim == 2 else array.shape[2], dtype=str(array.dtype),
-                bit_depth=bits_of(array))
+                # the bits the image is scaled to 8 bits from (None for float images)
+                bit_depth=None if array.dtype.kind == "f" else int(white).bit_length())
 
 
 def size_reason(array: np.ndarray) -> str | None:
@@ -161,19 +164,20 @@ def size_reason(array: np.ndarray) -> str | None:
     return None
 
 
-def blank_reason(array: np.ndarray) -> str | None:
+def blank_reason(array: np.ndarray, white: float | None = None) -> str | None:
     """Why an image is blank (one grey level, give or take noise), or None.
 
     A capture that failed (lights off, lens cap, an overexposed frame) holds no roots; measured,
     it reads as zero roots (black) or as one huge root (white), and the next timepoint would be
-    registered against it.
+    registered against it. ``white``: the image's :func:`white_level`, if already computed.
     """
     sample = array[::4, ::4].astype(np.float32)
     if sample.ndim == 3:
         if sample.shape[-1] in (2, 4):
             sample = sample[..., :-1]  # alpha is no picture: an opaque layer would pass as contrast
         sample = sample.reshape(-1, sample.shape[-1])
-    spread = 2.0 * white_level(array) / 255  # 2 grey levels of 255 at the image's own bit depth
+    white = white_level(array) if white is None else white
+    spread = 2.0 * white / 255  # 2 grey levels of 255 at the image's own bit depth
     # Per channel: a uniform coloured frame (LED light, a lens cap) differs between channels only.
     if float(np.max(sample.std(axis=0))) <= spread:
         return f"blank image (every pixel near {float(sample.mean()):.0f}): a failed capture?"

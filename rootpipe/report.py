@@ -195,6 +195,7 @@ def methods(segment_attrs: list[dict], config: dict) -> tuple[str, pd.DataFrame]
     def key(a):
         return repr((a.get("settings"), (a.get("model") or {}).get("sha256")))
 
+    pixel = pixel_size_mm(config)
     distinct = {key(a): a for a in segment_attrs}
     versions = sorted({a.get("version") or "(not recorded)" for a in segment_attrs})
     rows = [("rootpipe (this report)", __version__)]
@@ -221,7 +222,7 @@ def methods(segment_attrs: list[dict], config: dict) -> tuple[str, pd.DataFrame]
                      *([("fine-tuned from", model["fine_tuned_from"])] if model.get("fine_tuned_from") else []),
                      *([("model's validation F1", f"{model['validation_f1']:.3f}")]
                        if model.get("validation_f1") is not None else [])]
-            trained_at, pixel = model.get("pixel_size_mm"), pixel_size_mm(config)
+            trained_at = model.get("pixel_size_mm")
             if trained_at and pixel and not 0.8 <= trained_at / pixel <= 1.25:
                 rows.append(("model scale", f"WARNING: the model was trained on images of {trained_at:g} mm per "
                                             f"pixel and this campaign's are {pixel:g}: roots appear "
@@ -247,7 +248,7 @@ def methods(segment_attrs: list[dict], config: dict) -> tuple[str, pd.DataFrame]
                if s.get("centreline_threshold") is not None else [])]
     text[-1] += (f"; pixels with a root probability above {s.get('threshold')} were classed as root and "
                  f"objects under {s.get('min_object_area_px')} px removed.")
-    traits, track, pixel = config.get("traits") or {}, config.get("track") or {}, pixel_size_mm(config)
+    traits, track = config.get("traits") or {}, config.get("track") or {}
     rows += [("pixel size (mm)", f"{pixel:g}"),
              *((f"traits: {k}", v) for k, v in sorted(traits.items())),
              *((f"track: {k}", v) for k, v in sorted(track.items()))]
@@ -265,6 +266,7 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
     """The report page as an HTML string; ``methods`` is :func:`methods`'s (text, table)."""
     from .segment import read_mask
     from .tile import read_image_level
+    from .track import campaign_sessions
 
     results_dir = Path(results_dir)
     rejected = manifest[manifest["status"] == "rejected"]
@@ -285,9 +287,7 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
     parts.append("<h2>Growth per series</h2>")
     if len(growth):
         parts.append(_png(growth_figure(growth)))
-    from .track import campaign_sessions
-
-    sessions = campaign_sessions(growth) if len(growth) else growth["timestamp"].dt.strftime("%Y-%m-%d")
+    sessions = campaign_sessions(growth)
     all_sessions = set(sessions.dropna())
     # Only sessions between a series' first and last image: a series planted late or ended
     # early is not missing the days outside its span.

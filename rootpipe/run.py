@@ -161,8 +161,8 @@ def _locks_name(locks: Path, results: Path) -> bool:
             lines = lock.read_text().splitlines()
         except OSError:
             continue
-        if any(os.path.abspath(line.strip()) == root or os.path.abspath(line.strip()).startswith(root + os.sep)
-               for line in lines if line.strip()):
+        paths = (os.path.abspath(line.strip()) for line in lines if line.strip())
+        if any(p == root or p.startswith(root + os.sep) for p in paths):
             return True
     return False
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path, write_table
-from .columns import GROWTH_COLUMNS, ROOT_COLUMNS
+from .columns import GROWTH_COLUMNS, MANIFEST_COLUMNS, ROOT_COLUMNS
 from .traits import skeleton_length_map
 
 
@@ -319,8 +319,7 @@ def series_signature(frames: pd.DataFrame, settings: dict, stamps: list) -> str:
 
 
 #: per-image bookkeeping columns of the manifest, not series metadata
-BOOKKEEPING = {"image_id", "batch", "path", "file", "session", "content_hash", "dtype", "timestamp",
-               "height_px", "width_px", "channels", "bit_depth", "size_bytes", "mtime_ns"}
+BOOKKEEPING = set(MANIFEST_COLUMNS) - {"series"}
 
 
 def _to_parquet_signed(frame: pd.DataFrame, path: Path, signature: str) -> None:
@@ -475,7 +474,8 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
     settings = {k: v for k, v in config["track"].items() if k not in ("group_by", "smoothing_window")}
     settings["pixel_size_mm"] = pixel_size_mm(config)
     traits = pd.read_parquet(traits_path)
-    per_series = list(series_metadata(traits, config.get("timestamp_fields", [])).columns.drop("series"))
+    meta = series_metadata(traits, config.get("timestamp_fields", []))
+    per_series = list(meta.columns.drop("series"))
     unknown = [c for c in config["track"].get("group_by") or [] if c not in per_series]
     if unknown:  # before any tracking: a typo would pool every series, a time field fail at the end
         raise ValueError(f"track.group_by names {unknown}, which {'is' if len(unknown) == 1 else 'are'} not "
@@ -538,7 +538,6 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
     with ThreadPoolExecutor(max(1, threads)) as pool:
         done = list(tqdm(pool.map(lambda g: one(*g), groups), total=len(groups), desc="track",
                          unit="series", disable=not progress))
-    meta = series_metadata(traits, config.get("timestamp_fields", []))
     growth = pd.concat([d[0] for d in done], ignore_index=True) if done else pd.DataFrame(columns=GROWTH_COLUMNS)
     # The source file beside each image_id, so a row leads back to the image.
     file_of = dict(zip(traits["image_id"], traits["file"]))

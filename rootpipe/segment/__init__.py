@@ -67,8 +67,9 @@ class Segmenter:
 
             torch.set_num_threads(max(1, threads))
             device = pick_device(settings["device"])
-            model, header = checkpoint.load(model_path(settings), device=device)
-            self.model = checkpoint.describe(model_path(settings), header)
+            path = model_path(settings)
+            model, header = checkpoint.load(path, device=device)
+            self.model = checkpoint.describe(path, header)
             self.settings["device"] = device
             self.predictor = TilePredictor(model, header, device=device, precision=settings["precision"],
                                            tta=settings["tta"])
