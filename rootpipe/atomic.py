@@ -22,6 +22,18 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _fsync(path: Path) -> None:
+    """Flush ``path`` (a file or a folder's entries) to disk; best effort on folders."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not path.is_dir():  # some file systems cannot sync a folder; a file must sync
+            raise
+    finally:
+        os.close(fd)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -46,7 +58,10 @@ def atomic_path(final: str | Path):
     """Yield a temporary path to write; move it to ``final`` when the block succeeds.
 
     Works for files and for directories (zarr stores). On an exception the
-    temporary is deleted and ``final`` is left as it was.
+    temporary is deleted and ``final`` is left as it was. A file is flushed to disk
+    before the rename and the rename after it, so a power cut cannot leave an empty
+    table under the final name; a store's many chunk files are not flushed one by one
+    (costly on cluster file systems).
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -63,6 +78,7 @@ def atomic_path(final: str | Path):
             # Some writers (safetensors) create their file 0600: give it the mode any new file
             # gets, so a shared model or table is readable by the group as the umask intends.
             os.chmod(tmp, 0o666 & ~_UMASK)
+            _fsync(tmp)
         if tmp.is_dir() and final.exists():
             # os.replace cannot replace a non-empty directory. Deleting it in place could be
             # killed halfway, leaving a store that opens but reads its lost chunks as zeros:
@@ -81,6 +97,7 @@ def atomic_path(final: str | Path):
     except BaseException:
         _remove(tmp)
         raise
+    _fsync(final.parent)
 
 
 def write_text_if_changed(path: str | Path, text: str) -> bool:

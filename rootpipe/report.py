@@ -342,14 +342,17 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
 def run(manifest_path, traits_path, growth_path, out, config: dict) -> Path:
     from .config import pixel_size_mm
 
+    # The stores sit beside the manifest: a report run by hand on another campaign's tables
+    # must not draw its gallery and methods from the config's results_dir.
+    results_dir = Path(manifest_path).parent
     summary_path = Path(growth_path).with_name("growth_summary.parquet")
     summary = pd.read_parquet(summary_path) if summary_path.exists() else None
     manifest = pd.read_parquet(manifest_path)
     batches = sorted(manifest.loc[manifest["status"] == "accepted", "batch"].dropna().unique())
-    stores = [Path(config["results_dir"]) / "segmentation" / f"{b}.zarr" for b in batches]
+    stores = [results_dir / "segmentation" / f"{b}.zarr" for b in batches]
     attrs = [dict(zarr.open_group(p, mode="r").attrs).get("rootpipe") or {} for p in stores if p.exists()]
     page = render(manifest, pd.read_parquet(traits_path), pd.read_parquet(growth_path),
-                  config["results_dir"], config["report"]["gallery_images"], summary, pixel_size_mm(config),
+                  results_dir, config["report"]["gallery_images"], summary, pixel_size_mm(config),
                   methods(attrs, config))
     with atomic_path(out) as tmp:
         Path(tmp).write_text(page)

@@ -42,3 +42,20 @@ def test_a_live_writers_temporary_is_left_alone_and_a_dead_ones_removed(tmp_path
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f".t.parquet.tmp-{live.pid}", "t.parquet"])
     finally:
         live.kill()
+
+
+def test_a_file_reaches_the_disk_before_its_rename_and_the_rename_after(tmp_path, monkeypatch):
+    import os
+
+    import rootpipe.atomic as atomic
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+                        or real_fsync(fd))
+    monkeypatch.setattr(atomic.os, "replace", lambda a, b: events.append(("replace", str(b))) or real_replace(a, b))
+    final = tmp_path / "t.parquet"
+    with atomic_path(final) as tmp:
+        tmp.write_text("table")
+    assert [e[0] for e in events] == ["fsync", "replace", "fsync"]
+    assert events[0][1] == str(tmp) and events[1][1] == str(final) and events[2][1] == str(tmp_path)

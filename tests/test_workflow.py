@@ -132,6 +132,22 @@ def test_report_names_the_model_that_segmented_the_images(first_run):
     assert "0.05 mm per pixel" in html and "WARNING" not in html
 
 
+def test_report_by_hand_reads_the_stores_beside_its_manifest(first_run, tmp_path):
+    from rootpipe.config import load
+    from rootpipe.report import run as report
+
+    run, _ = first_run
+    moved = tmp_path / "moved"  # a campaign's results moved or copied elsewhere
+    shutil.copytree(run / "results", moved, symlinks=True)
+    config = load(run / "config.yaml")
+    config["results_dir"] = str(tmp_path / "not-this-campaign")
+    out = report(moved / "manifest.parquet", moved / "traits.parquet", moved / "growth.parquet",
+                 tmp_path / "report.html", config)
+    html = out.read_text()
+    assert "Methods: how these numbers were made" in html and "default.safetensors" in html
+    assert html.count("data:image/jpeg;base64") >= N_SERIES * 2
+
+
 def test_lengths_agree_with_the_generator_truth(first_run, campaign):
     run, _ = first_run
     traits = pd.read_parquet(run / "results/traits.parquet")
