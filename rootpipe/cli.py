@@ -21,13 +21,15 @@ def _config(arg):
     return config.load(arg)
 
 
-def _add_common(p: argparse.ArgumentParser, threads: bool = True, config: bool = True) -> None:
+def _add_common(p: argparse.ArgumentParser, threads: bool = True, config: bool = True,
+                quiet: bool = True) -> None:
     if config:
         p.add_argument("--config", help="config YAML file or inline JSON (default: config/config.yaml "
                                         "if present, else the schema's defaults)")
     if threads:
         p.add_argument("--threads", type=int, default=1, help="cores to use (default 1)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    if quiet:
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def cmd_demo(a) -> None:
@@ -288,7 +290,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("collect", help="join every batch's traits with the manifest")
     p.add_argument("manifest")
     p.add_argument("traits", nargs="*")
-    p.add_argument("--out", required=True, help="traits.parquet (a .csv is written beside it)")
+    p.add_argument("--out", required=True, help="traits.parquet (traits.csv and traits_rve.csv are written beside it)")
     p.set_defaults(func=cmd_collect)
 
     p = sub.add_parser("track", help="growth per series over time")
@@ -304,7 +306,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("traits")
     p.add_argument("growth")
     p.add_argument("out")
-    _add_common(p, threads=False)
+    _add_common(p, threads=False, quiet=False)  # no progress bar to silence
     p.set_defaults(func=cmd_report)
     return top
 

@@ -28,6 +28,12 @@ GROWTH_COLUMNS = [
 ROOT_COLUMNS = ["series", "root_id", "timepoint", "image_id", "timestamp", "length_mm", "first_seen",
                 "last_seen", "elongation_rate_mm_per_day"]
 
+#: columns the track stage adds beside GROWTH_COLUMNS (growth, summary)
+TRACK_ADDED_COLUMNS = ["file", "imaging_round", "total_length_smoothed_mm", "n_series"]
+
+#: column names rootpipe writes into its result tables (traits, growth, roots, summary)
+RESULT_COLUMNS = {*BASE_TRAIT_KEYS, *GROWTH_COLUMNS, *ROOT_COLUMNS, *TRACK_ADDED_COLUMNS}
+
 #: manifest columns rootpipe fills itself, ingest's CHECK_COLUMNS included (file-name fields
 #: must not take these names; metadata tables join on series and session only)
 MANIFEST_COLUMNS = [

@@ -110,10 +110,10 @@ def check_filename_fields(config: dict) -> None:
     A check of the whole campaign config, not of :func:`validate`: a stage gets only its slice,
     where the pattern is the default but the fields are the campaign's.
     """
-    from .columns import BASE_TRAIT_KEYS, GROWTH_COLUMNS, MANIFEST_COLUMNS, ROOT_COLUMNS
+    from .columns import MANIFEST_COLUMNS, RESULT_COLUMNS
 
     groups = re.compile(config["filename_pattern"]).groupindex
-    taken = [g for g in groups if g in {*MANIFEST_COLUMNS, *BASE_TRAIT_KEYS, *GROWTH_COLUMNS, *ROOT_COLUMNS}]
+    taken = [g for g in groups if g in {*MANIFEST_COLUMNS, *RESULT_COLUMNS}]
     if taken:  # the field would be overwritten by rootpipe's own column, or shadow a result
         raise ValueError(f"invalid rootpipe configuration:\n  filename_pattern names group(s) {taken} like "
                          f"columns rootpipe fills itself; rename them (e.g. (?P<{taken[0]}_id>...) or "

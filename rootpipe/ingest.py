@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path, write_table, write_text_if_changed
-from .columns import MANIFEST_COLUMNS
+from .columns import MANIFEST_COLUMNS, RESULT_COLUMNS
 from .config import check_filename_fields, check_input_dir
 from .decode import UnreadableImage, read_image, white_level
 
@@ -273,13 +273,6 @@ def read_metadata(path: Path) -> pd.DataFrame:
     return table.drop(columns=empty).dropna(how="all").reset_index(drop=True)
 
 
-def _result_columns() -> set[str]:
-    """Column names rootpipe writes into its own tables (traits, growth, roots, summary)."""
-    from .columns import BASE_TRAIT_KEYS, GROWTH_COLUMNS, ROOT_COLUMNS
-
-    return {*BASE_TRAIT_KEYS, *GROWTH_COLUMNS, *ROOT_COLUMNS, "total_length_smoothed_mm", "n_series"}
-
-
 def join_metadata(manifest: pd.DataFrame, metadata_csv: str | Path | None) -> pd.DataFrame:
     """Join a side table (genotype, treatment, ...) on the columns it shares with the manifest."""
     if not metadata_csv:
@@ -299,7 +292,7 @@ def join_metadata(manifest: pd.DataFrame, metadata_csv: str | Path | None) -> pd
                          f"its columns are {list(table.columns)}, the file-name fields {fields}{hint}")
     # A column named like one rootpipe writes would be dropped, or shadow a result in the tables.
     taken = [c for c in table.columns if c not in on and (
-        c in manifest.columns or c in _result_columns() or "_diam_" in c
+        c in manifest.columns or c in RESULT_COLUMNS or "_diam_" in c
         or c.endswith(("_mean", "_ci95_low", "_ci95_high")))]
     if taken:
         raise ValueError(f"metadata_csv {path}: column(s) {taken} are names rootpipe uses for its own "

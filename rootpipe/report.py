@@ -119,12 +119,12 @@ def summary_figure(summary: pd.DataFrame, group_by: list[str]):
     fig, ax = plt.subplots(figsize=(7, 4))
     groups = summary.groupby(group_by, dropna=False) if group_by else [("all series", summary)]
     for name, rows in groups:
-        x = pd.to_datetime(rows["session"])
+        x = pd.to_datetime(rows["imaging_round"])
         mean = rows["total_length_mm_mean"]
         low, high = mean - rows["total_length_mm_ci95_low"], rows["total_length_mm_ci95_high"] - mean
         n = rows["n_series"]
-        # Each session averages the series imaged that day: say so when that number varies.
-        count = f"n={n.min()}" if n.min() == n.max() else f"n={n.min()}-{n.max()} per session"
+        # Each round averages the series imaged in it: say so when that number varies.
+        count = f"n={n.min()}" if n.min() == n.max() else f"n={n.min()}-{n.max()} per round"
         ax.errorbar(x, mean, yerr=[low.fillna(0), high.fillna(0)], marker="o", capsize=3,
                     label=f"{group_label(name)} ({count})")
     ax.set_ylabel("total root length (mm), mean and 95 % CI")
@@ -133,7 +133,7 @@ def summary_figure(summary: pd.DataFrame, group_by: list[str]):
     means, highs = summary["total_length_mm_mean"], summary["total_length_mm_ci95_high"]
     top = np.nanmax([means.max(), min(highs.max(), 2.5 * means.max())]) if means.notna().any() else np.nan
     ax.set_ylim(0, top * 1.05 if np.isfinite(top) and top > 0 else None)
-    _date_axis(ax, pd.to_datetime(summary["session"]))
+    _date_axis(ax, pd.to_datetime(summary["imaging_round"]))
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -266,7 +266,7 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
     """The report page as an HTML string; ``methods`` is :func:`methods`'s (text, table)."""
     from .segment import read_mask
     from .tile import read_image_level
-    from .track import campaign_sessions
+    from .track import imaging_rounds
 
     results_dir = Path(results_dir)
     rejected = manifest[manifest["status"] == "rejected"]
@@ -287,16 +287,16 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
     parts.append("<h2>Growth per series</h2>")
     if len(growth):
         parts.append(_png(growth_figure(growth)))
-    sessions = campaign_sessions(growth)
-    all_sessions = set(sessions.dropna())
-    # Only sessions between a series' first and last image: a series planted late or ended
+    rounds = growth["imaging_round"] if "imaging_round" in growth else imaging_rounds(growth)
+    all_rounds = set(rounds.dropna())
+    # Only rounds between a series' first and last image: a series planted late or ended
     # early is not missing the days outside its span.
-    missing = {series: sorted(d for d in all_sessions - set(sessions[rows.index])
-                              if sessions[rows.index].min() < d < sessions[rows.index].max())
+    missing = {series: sorted(d for d in all_rounds - set(rounds[rows.index])
+                              if rounds[rows.index].min() < d < rounds[rows.index].max())
                for series, rows in growth.groupby("series")}
     missing = {k: v for k, v in missing.items() if v}
     if missing:
-        parts.append("<p>Series missing a session (growth is measured over the longer interval): "
+        parts.append("<p>Series missing an imaging round (growth is measured over the longer interval): "
                      + html.escape("; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(missing.items())))
                      + "</p>")
     single = growth.groupby("series").size()
@@ -304,7 +304,7 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
         parts.append(f"<p>Series with a single timepoint (no growth yet): "
                      f"{html.escape(', '.join(single[single == 1].index))}</p>")
     if summary is not None and len(summary):
-        group_by = [c for c in summary.columns if c not in ("session", "n_series") and not c.endswith(
+        group_by = [c for c in summary.columns if c not in ("imaging_round", "n_series") and not c.endswith(
             ("_mean", "_ci95_low", "_ci95_high"))]
         parts.append(f"<h2>Growth by {html.escape(', '.join(group_by) or 'campaign')}</h2>")
         parts.append(_png(summary_figure(summary, group_by)))

@@ -375,13 +375,13 @@ def smooth_lengths(growth: pd.DataFrame, window: int) -> pd.Series:
     return growth.sort_values(["series", "timestamp"]).groupby("series")["total_length_mm"].transform(centred)
 
 
-def campaign_sessions(growth: pd.DataFrame) -> pd.Series:
-    """The campaign's imaging session of each row, named by its first day (YYYY-MM-DD).
+def imaging_rounds(growth: pd.DataFrame) -> pd.Series:
+    """The campaign's imaging round of each row, named by its first day (YYYY-MM-DD).
 
-    A session is a run of imaging days less than half the median interval between a series'
-    images apart: tubes imaged on Mondays and others on Tuesdays of each week share one
-    session per week, where calendar days would split every week's group in two; daily
-    imaging keeps one session per day.
+    A round is a run of imaging days (sessions) less than half the median interval between a
+    series' images apart: tubes imaged on Mondays and others on Tuesdays of each week share one
+    round per week, where sessions would split every week's group in two; daily imaging keeps
+    one round per session.
     """
     days = growth["timestamp"].dt.normalize()
     gaps = growth.sort_values("timestamp").groupby("series")["timestamp"].diff().dt.total_seconds() / 86400
@@ -397,7 +397,7 @@ def campaign_sessions(growth: pd.DataFrame) -> pd.Series:
 
 
 def summarise_groups(growth: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:
-    """Mean and 95 % confidence interval of growth curves per group and session.
+    """Mean and 95 % confidence interval of growth curves per group and imaging round.
 
     Parameters
     ----------
@@ -407,23 +407,23 @@ def summarise_groups(growth: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:
 
     Returns
     -------
-    One row per group x session (:func:`campaign_sessions`): ``n_series``, and for ``total_length_mm``,
+    One row per group x imaging round (:func:`imaging_rounds`): ``n_series``, and for ``total_length_mm``,
     ``growth_rate_mm_per_day``, ``length_gained_mm``, ``length_lost_mm``: ``_mean``,
     ``_ci95_low``, ``_ci95_high`` (Student t interval over series; NaN with one series).
-    Several images of one series in one session count once: its length is the session's last
-    image's, gained and lost are the session's sums, and its rate is the summed length change
+    Several images of one series in one round count once: its length is the round's last
+    image's, gained and lost are the round's sums, and its rate is the summed length change
     over the summed time since the images before (an image retaken hours later must not average
     a week's rate with an hour's).
     """
     from scipy import stats
 
     table = growth.sort_values(["series", "timestamp"]).assign(
-        session=lambda t: campaign_sessions(t),
+        imaging_round=lambda t: imaging_rounds(t),
         _interval=lambda t: t.groupby("series")["days"].diff())
     rated = table["growth_rate_mm_per_day"].notna()
     table["_change"] = table["length_change_mm"].where(rated)
     table["_interval"] = table["_interval"].where(rated)
-    keys = [*group_by, "session"]
+    keys = [*group_by, "imaging_round"]
     values = ["total_length_mm", "growth_rate_mm_per_day", "length_gained_mm", "length_lost_mm"]
     day = table.groupby([*keys, "series"], dropna=False, sort=True)
     per_series = pd.DataFrame({
@@ -446,7 +446,7 @@ def default_group_by(growth: pd.DataFrame, config: dict) -> list[str]:
     """Metadata columns that describe groups of series: not the ones naming a series or a time."""
     if config["track"].get("group_by"):
         return list(config["track"]["group_by"])
-    naming = {*config.get("series_fields", []), *config.get("timestamp_fields", []), *GROWTH_COLUMNS}
+    naming = {*config.get("series_fields", []), *config.get("timestamp_fields", []), *GROWTH_COLUMNS, "imaging_round"}
     return [c for c in series_metadata(growth).columns if c not in naming]
 
 
@@ -543,6 +543,8 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
     file_of = dict(zip(traits["image_id"], traits["file"]))
     growth.insert(growth.columns.get_loc("image_id") + 1, "file", growth["image_id"].map(file_of))
     growth = growth.merge(meta, on="series", how="left")
+    # Campaign-wide, so not cached per series: a new session can join an earlier round.
+    growth.insert(growth.columns.get_loc("timestamp") + 1, "imaging_round", imaging_rounds(growth))
     growth["n_new_tips"] = growth["n_new_tips"].astype("Int64")  # a count, blank where not measured
     if config["track"]["smoothing_window"] > 1:
         growth["total_length_smoothed_mm"] = smooth_lengths(growth, config["track"]["smoothing_window"])

@@ -134,7 +134,7 @@ def test_missing_session_gives_the_rate_over_the_longer_interval_and_is_reported
                              "batch": ["b"], "timestamp": pd.to_datetime(["2026-05-01"]), "path": ["x"],
                              "reason": [None]})
     page = render(manifest, pd.DataFrame(columns=["image_id", "series", "timestamp"]), both, tmp_path, 0)
-    assert "Series missing a session" in page and "s: 2026-05-08" in page
+    assert "Series missing an imaging round" in page and "s: 2026-05-08" in page
     assert "t: 2026-05-15" not in page  # after t's last image: not a gap in t's series
 
 
@@ -181,7 +181,7 @@ def test_a_retake_hours_later_does_not_skew_the_days_rate_and_production(rng):
     growth, _ = track_series(frames, lambda i: mask, lambda i: mask.astype(np.float32), 0.05)
     assert growth["growth_rate_mm_per_day"].tolist()[1:] == pytest.approx([2.0, -3.0])
     growth["length_gained_mm"] = [np.nan, 14.0, 0.5]
-    day = summarise_groups(growth.assign(genotype="wt"), ["genotype"]).set_index("session").loc["2026-05-08"]
+    day = summarise_groups(growth.assign(genotype="wt"), ["genotype"]).set_index("imaging_round").loc["2026-05-08"]
     assert day["growth_rate_mm_per_day_mean"] == pytest.approx(13.0 / (7 + 1 / 3))
     assert day["length_gained_mm_mean"] == pytest.approx(14.5)
     assert day["total_length_mm_mean"] == 23.0
@@ -189,10 +189,11 @@ def test_a_retake_hours_later_does_not_skew_the_days_rate_and_production(rng):
 
 def test_group_by_takes_metadata_only_and_a_misspelt_column_is_refused(tmp_path):
     growth = pd.DataFrame({"series": ["s1"], "genotype": ["wt"], "tube": ["T1"], "note": ["first timepoint"],
-                           "registration_ok": [pd.NA], "timestamp": pd.to_datetime(["2026-05-01"])})
+                           "registration_ok": [pd.NA], "timestamp": pd.to_datetime(["2026-05-01"]),
+                           "imaging_round": ["2026-05-01"]})  # one value per series so far, yet not a group
     config = {"track": {"group_by": []}, "series_fields": ["tube"], "timestamp_fields": ["date"]}
     assert default_group_by(growth.astype({"registration_ok": object}), config) == ["genotype"]
-    growth.drop(columns=["note", "registration_ok"]).to_parquet(tmp_path / "traits.parquet")
+    growth.drop(columns=["note", "registration_ok", "imaging_round"]).to_parquet(tmp_path / "traits.parquet")
     with pytest.raises(ValueError, match="track.group_by names \\['genotpye'\\].*genotype"):
         run(tmp_path / "traits.parquet", tmp_path / "growth.parquet",
             {"track": {"group_by": ["genotpye"]}, "results_dir": str(tmp_path), "pixel_size_mm": 0.05})
@@ -234,7 +235,7 @@ def test_report_of_a_first_session_has_no_empty_rate_panels(tmp_path):
 def test_wide_intervals_do_not_squash_the_group_means():
     from rootpipe.report import summary_figure
 
-    summary = pd.DataFrame({"genotype": "WT", "session": ["2026-05-01", "2026-05-08"], "n_series": 2,
+    summary = pd.DataFrame({"genotype": "WT", "imaging_round": ["2026-05-01", "2026-05-08"], "n_series": 2,
                             "total_length_mm_mean": [10.0, 20.0], "total_length_mm_ci95_low": [-80.0, -260.0],
                             "total_length_mm_ci95_high": [100.0, 300.0]})  # t interval of two series
     bottom, top = summary_figure(summary, ["genotype"]).axes[0].get_ylim()
@@ -358,21 +359,21 @@ def _weekly(series_days):
     return pd.DataFrame(rows)
 
 
-def test_tubes_imaged_on_mondays_and_tuesdays_share_each_weeks_session(tmp_path):
+def test_tubes_imaged_on_mondays_and_tuesdays_share_each_weeks_imaging_round(tmp_path):
     from rootpipe.report import render
 
     growth = _weekly({"A": "2026-05-04", "B": "2026-05-05"})  # a Monday and a Tuesday
     summary = summarise_groups(growth, ["genotype"])
-    assert list(summary["session"]) == ["2026-05-04", "2026-05-11", "2026-05-18"]
+    assert list(summary["imaging_round"]) == ["2026-05-04", "2026-05-11", "2026-05-18"]
     assert (summary["n_series"] == 2).all() and summary["total_length_mm_mean"].tolist() == [10.0, 17.0, 24.0]
     manifest = pd.DataFrame({"status": ["accepted"], "series": ["A"], "session": ["2026-05-04"], "batch": ["b"],
                              "timestamp": pd.to_datetime(["2026-05-04"]), "path": ["x"], "reason": [None]})
     page = render(manifest, pd.DataFrame(columns=["image_id", "series", "timestamp"]),
                   growth.assign(image_id="i", shift_y_px=np.nan, shift_x_px=np.nan, registration_quality=np.nan,
                                 registration_ok=pd.NA, note=""), tmp_path, 0)
-    assert "Series missing a session" not in page
+    assert "Series missing an imaging round" not in page
     daily = _weekly({"A": "2026-05-04"}).assign(timestamp=pd.date_range("2026-05-04", periods=3), days=[0, 1, 2])
-    assert list(summarise_groups(daily, ["genotype"])["session"]) == ["2026-05-04", "2026-05-05", "2026-05-06"]
+    assert list(summarise_groups(daily, ["genotype"])["imaging_round"]) == ["2026-05-04", "2026-05-05", "2026-05-06"]
 
 
 def test_report_shows_names_as_written_and_methods_tell_a_version_from_a_setting(tmp_path):

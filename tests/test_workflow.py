@@ -97,6 +97,10 @@ def test_run_writes_one_row_per_image_and_per_series_timepoint(first_run, campai
     assert {"genotype", "treatment", "tube", "window", "total_length_mm"} <= set(traits.columns)
     assert len(growth) == N_SERIES * 2 and set(growth["timepoint"]) == {1, 2}
     assert {"genotype", "treatment"} <= set(growth.columns)
+    # Each row names its imaging round, the key growth_summary averages series over.
+    summary = pd.read_parquet(run / "results/growth_summary.parquet")
+    assert growth.groupby("timepoint")["imaging_round"].nunique().eq(1).all()
+    assert sorted(set(growth["imaging_round"])) == sorted(set(summary["imaging_round"]))
     assert pd.read_csv(run / "results/traits.csv").shape[0] == N_SERIES * 2
     # every table also as CSV, and growth rows lead back to their source file
     assert growth["file"].str.endswith((".png", ".jpg", ".tif")).all()
