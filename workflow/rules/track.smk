@@ -11,6 +11,9 @@ rule track:
         csv=[f"{RESULTS}/growth.csv", f"{RESULTS}/roots.csv", f"{RESULTS}/growth_summary.csv"],
     params:
         config=settings("track", "results_dir", "pixel_size_mm", "dpi", "series_fields", "timestamp_fields"),
+        # Layout of the tables: raising it re-runs track (series come from its cache) on campaigns
+        # whose tables an older rootpipe wrote (2: imaging_round).
+        tables=2,
     threads: 2
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
