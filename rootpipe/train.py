@@ -332,9 +332,23 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
     use_amp = device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     best, best_header = -1.0, None
+    started = time.time()
+
+    def keep(result, epoch):
+        nonlocal best, best_header
+        line = {k: round(v, 4) for k, v in result.items() if k in ("f1", "iou", "precision", "recall")}
+        best = result["f1"] if val_data else best
+        best_header = {**header, "scores": {"validation": line, "epoch": epoch,
+                                            "train_minutes": round((time.time() - started) / 60, 2)}}
+        checkpoint.save(model, out, best_header, half=half)
+
+    if init and val_data:
+        # Epoch 0 is the starting model: a fine-tune whose every epoch scores below it (too high
+        # a learning rate, too few images) keeps the model it started from, and says so.
+        keep(validate(model, header, val_data, device, tile), 0)
+        print(f"epoch 0 (the --init model): validation {best_header['scores']['validation']}", flush=True)
     weights = np.array([lab.size for _, lab in train_data], np.float64)
     roots = [np.flatnonzero((lab == ROOT) | (lab == SKELETON)) for _, lab in train_data]
-    started = time.time()
     model.train()
     for epoch in range(1, epochs + 1):
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{epochs}", disable=not progress, unit="step")
@@ -362,8 +376,8 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
         line = {k: round(v, 4) for k, v in result.items() if k in ("f1", "iou", "precision", "recall")}
         print(f"epoch {epoch}: loss {loss.item():.4f}, validation {line}", flush=True)
         if not val_data or result["f1"] > best:
-            best = result["f1"] if val_data else best
-            best_header = {**header, "scores": {"validation": line, "epoch": epoch,
-                                                "train_minutes": round((time.time() - started) / 60, 2)}}
-            checkpoint.save(model, out, best_header, half=half)
+            keep(result, epoch)
+    if best_header["scores"]["epoch"] == 0:
+        print(f"train: warning: no epoch beat the --init model's validation F1 {best:.4f}, so {out} holds "
+              "the --init model's weights; try a lower --lr or more training images", flush=True)
     return best_header

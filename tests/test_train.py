@@ -188,3 +188,28 @@ def test_length_agreement_reads_bias_in_its_identity_r2():
     assert halved["length_r2"] == pytest.approx(1.0) and halved["length_slope"] == pytest.approx(0.5)
     assert halved["length_r2_identity"] < 0.5
     assert length_agreement(annotated + 1, annotated)["length_r2_identity"] == pytest.approx(1 - 5 / 1e5)
+
+
+def test_a_fine_tune_that_never_beats_its_start_keeps_the_init_model(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    for i in range(3):
+        img = rng.integers(40, 90, (96, 128, 3), dtype=np.uint8)
+        img[:, 60:66] = 220
+        mask = np.zeros((96, 128), np.uint8)
+        mask[:, 60:66] = 255
+        write_png(tmp_path / "images" / f"im{i}.png", img)
+        write_png(tmp_path / "masks" / f"im{i}.png", mask)
+    pairs = pairs_from_folder(tmp_path, "mask")
+    small = {"decoder_channels": [32, 16, 16, 8, 8]}
+    start = tmp_path / "start.safetensors"
+    train(pairs.iloc[:2], pairs.iloc[2:], start, epochs=2, steps_per_epoch=15, batch=4, tile=64, lr=3e-3,
+          progress=False, model_kwargs=small)
+    start_f1 = checkpoint.read_header(start)["scores"]["validation"]["f1"]
+    assert start_f1 > 0.5  # a bright stripe: learnt
+    out = tmp_path / "tuned.safetensors"
+    header = train(pairs.iloc[:2], pairs.iloc[2:], out, init=str(start), epochs=1, steps_per_epoch=3, batch=4,
+                   tile=64, lr=50.0, progress=False)  # a learning rate that wrecks the weights
+    assert header["scores"]["epoch"] == 0 and header["scores"]["validation"]["f1"] == start_f1
+    assert "no epoch beat the --init model's validation F1" in capsys.readouterr().out
+    before, after = checkpoint.load(start)[0].state_dict(), checkpoint.load(out)[0].state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
