@@ -54,8 +54,15 @@ def pyramid(rgb: np.ndarray, levels: int) -> list[np.ndarray]:
 
 
 def _half(prev: np.ndarray) -> np.ndarray:
-    size = ((prev.shape[1] + 1) // 2, (prev.shape[0] + 1) // 2)  # cv2 wants (w, h)
-    return cv2.resize(prev, size, interpolation=cv2.INTER_AREA)
+    """Mean of each 2 x 2 block; an odd last row or column is repeated to make its block.
+
+    Resizing an odd size straight to its half would stretch the image by up to half a pixel
+    across it, so a level's pixels would not lie over the level above's.
+    """
+    h, w = prev.shape[:2]
+    if h % 2 or w % 2:
+        prev = cv2.copyMakeBorder(prev, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
+    return cv2.resize(prev, (prev.shape[1] // 2, prev.shape[0] // 2), interpolation=cv2.INTER_AREA)
 
 
 def level_shapes(h: int, w: int, levels: int) -> list[tuple[int, int]]:
@@ -201,9 +208,7 @@ def write_band(group: zarr.Group, y0: int, rgb: np.ndarray) -> None:
     ``y0`` is a multiple of the shard height of ``s0`` (:func:`band_rows`, a
     multiple of ``2**(levels - 1)``), and ``rgb`` is one shard tall (or the rest of
     the image), so each band maps onto whole shards of every level,
-    and its area-averaged halves equal the whole image's wherever the level's
-    height is even (an odd height is stretched over the whole image by
-    INTER_AREA; a band's last row then averages one row instead).
+    and its 2 x 2 means equal the whole image's.
     """
     names = [d["path"] for d in group.attrs["ome"]["multiscales"][0]["datasets"]]
     level = rgb

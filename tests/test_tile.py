@@ -49,3 +49,18 @@ def test_an_image_damaged_since_ingest_is_named_with_the_fix(tmp_path, rng):
     batch = pd.DataFrame({"image_id": ["T01_L01_x"], "path": [str(path)]})
     with pytest.raises(UnreadableImage, match=r"T01_L01.png \(image T01_L01_x\): cannot decode.*restore it"):
         tile_batch(batch, tmp_path / "b.zarr")
+
+
+def test_each_pyramid_level_lies_over_the_level_above_at_odd_sizes():
+    from rootpipe.tile import pyramid
+
+    rgb = np.zeros((101, 75, 3), np.uint8)
+    rgb[:, 70] = 200  # a vertical line near the right edge of an odd width
+    rgb[100, :] = 120  # the odd last row
+    half = pyramid(rgb, 2)[1]
+    assert half.shape == (51, 38, 3)
+    # Column 70 is block 35's left column: half of that block, nothing in the columns beside it.
+    np.testing.assert_array_equal(half[:50, 35, 0], 100)
+    assert half[:50, [34, 36], 0].max() == 0
+    # The last row is repeated into its own block, not stretched over the rows above.
+    assert half[50, 0, 0] == 120 and half[49, 0, 0] == 0
