@@ -130,8 +130,9 @@ def test_skeleton_recall_counts_a_missed_fine_root_by_length():
     assert skeleton_recall_loss(torch.where(target > 0, 10.0, -10.0), skeleton) < 0.01
 
 
-def test_training_with_the_skeleton_term_runs_and_records_it(tmp_path):
-    rng = np.random.default_rng(1)
+def _stripe_pairs(tmp_path, seed):
+    """Three noisy images with one bright vertical root and its full mask, as a pairs table."""
+    rng = np.random.default_rng(seed)
     for i in range(3):
         img = rng.integers(40, 90, (96, 128, 3), dtype=np.uint8)
         img[:, 60:66] = 220
@@ -140,6 +141,11 @@ def test_training_with_the_skeleton_term_runs_and_records_it(tmp_path):
         write_png(tmp_path / "images" / f"im{i}.png", img)
         write_png(tmp_path / "masks" / f"im{i}.png", mask)
     pairs = pairs_from_folder(tmp_path, "mask")
+    return pairs
+
+
+def test_training_with_the_skeleton_term_runs_and_records_it(tmp_path):
+    pairs = _stripe_pairs(tmp_path, seed=1)
     out = tmp_path / "model.safetensors"
     train(pairs.iloc[:2], pairs.iloc[2:], out, epochs=1, steps_per_epoch=2, batch=2, tile=64, skeleton_weight=1.0,
           progress=False, model_kwargs={"decoder_channels": [32, 16, 16, 8, 8]})
@@ -191,15 +197,7 @@ def test_length_agreement_reads_bias_in_its_identity_r2():
 
 
 def test_a_fine_tune_that_never_beats_its_start_keeps_the_init_model(tmp_path, capsys):
-    rng = np.random.default_rng(2)
-    for i in range(3):
-        img = rng.integers(40, 90, (96, 128, 3), dtype=np.uint8)
-        img[:, 60:66] = 220
-        mask = np.zeros((96, 128), np.uint8)
-        mask[:, 60:66] = 255
-        write_png(tmp_path / "images" / f"im{i}.png", img)
-        write_png(tmp_path / "masks" / f"im{i}.png", mask)
-    pairs = pairs_from_folder(tmp_path, "mask")
+    pairs = _stripe_pairs(tmp_path, seed=2)
     small = {"decoder_channels": [32, 16, 16, 8, 8]}
     start = tmp_path / "start.safetensors"
     train(pairs.iloc[:2], pairs.iloc[2:], start, epochs=2, steps_per_epoch=15, batch=4, tile=64, lr=3e-3,
