@@ -18,7 +18,12 @@ def _config(arg):
 
     if arg is None and Path("config/config.yaml").exists():
         arg = "config/config.yaml"
-    return config.load(arg)
+    settings = config.load(arg)
+    if arg is not None and not arg.lstrip().startswith("{"):
+        # A campaign's config file given by hand gets the checks `rootpipe run` makes at its start
+        # (the workflow passes each rule its slice as inline JSON).
+        config.check_campaign(config.read_yaml(arg))
+    return settings
 
 
 def _add_common(p: argparse.ArgumentParser, threads: bool = True, config: bool = True,

@@ -104,6 +104,20 @@ def test_a_group_by_typo_is_caught_from_the_metadata_header(tmp_path):
             config.check_campaign({**campaign, "track": {"group_by": [timed]}})
 
 
+def test_a_stage_run_by_hand_on_a_campaign_file_gets_the_campaign_checks(tmp_path, capsys):
+    import json
+
+    from rootpipe.cli import main
+
+    (tmp_path / "meta.csv").write_text("tube,window,genotype\nT01,L01,WT\n")
+    campaign = {"input_dir": str(tmp_path), "results_dir": str(tmp_path / "results"),
+                "metadata_csv": str(tmp_path / "meta.csv"), "track": {"group_by": ["genotpye"]}}
+    (tmp_path / "campaign.yaml").write_text(json.dumps(campaign))  # JSON is YAML
+    assert main(["ingest", "--config", str(tmp_path / "campaign.yaml"), "--quiet"]) == 2
+    assert "track.group_by names ['genotpye']" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()  # refused before ingest wrote anything
+
+
 def test_a_run_from_the_wrong_folder_claims_nothing(tmp_path, monkeypatch, capsys):
     from rootpipe.cli import main
 
