@@ -119,9 +119,8 @@ def cmd_train(a) -> None:
 
         out = Path(a.synthetic)
         for name, seed, n in (("train", a.seed + 1, a.synthetic_series), ("val", a.seed + 1000, 2)):
-            if not (out / name / "truth" / "lengths.csv").exists():
-                make_campaign(out / name, n_series=n, n_timepoints=3, image_size=(512, 640), seed=seed,
-                              progress=not a.quiet)
+            make_campaign(out / name, n_series=n, n_timepoints=3, image_size=(512, 640), seed=seed,
+                          progress=not a.quiet, reuse=True)
         tables = {}
         for name in ("train", "val"):
             truth = pd.read_csv(out / name / "truth" / "lengths.csv")

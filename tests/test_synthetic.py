@@ -196,8 +196,23 @@ def test_soil_changes_a_little_between_visits(campaign):
     assert 0.5 < r < 0.995  # the same soil, but a fresh picture of it
 
 
-@pytest.mark.parametrize("bad", [dict(n_series=0), dict(image_size=(100, 100)),
-                                 dict(interval_days=0), dict(p_disappear=1.5), dict(seed=-1)])
+@pytest.mark.parametrize("bad", [dict(n_series=0), dict(image_size=(100, 100)), dict(interval_days=0),
+                                 dict(interval_days=1.5), dict(p_disappear=1.5), dict(seed=-1)])
 def test_bad_arguments_are_refused(tmp_path, bad):
     with pytest.raises(ValueError):
-        make_campaign(tmp_path, **bad)
+        make_campaign(tmp_path / "demo", **bad)
+    assert not (tmp_path / "demo").exists()  # refused before any folder is made
+
+
+def test_a_campaign_is_not_written_over_another(tmp_path):
+    small = dict(image_size=(192, 256), seed=4)
+    first = make_campaign(tmp_path, n_series=2, n_timepoints=2, **small)
+    again = make_campaign(tmp_path, n_series=2, n_timepoints=2, **small)  # the same one: written again
+    pd.testing.assert_frame_equal(first, again)
+    with pytest.raises(ValueError, match="already holds 4 files .* remove"):
+        make_campaign(tmp_path, n_series=1, n_timepoints=2, **small)  # would leave 2 stale images among its 2
+    assert len(list((tmp_path / "images").glob("*.png"))) == 4
+    stamp = (tmp_path / "images" / first["file"][0]).stat().st_mtime_ns
+    reused = make_campaign(tmp_path, n_series=2, n_timepoints=2, reuse=True, **small)
+    pd.testing.assert_frame_equal(first, reused)
+    assert (tmp_path / "images" / first["file"][0]).stat().st_mtime_ns == stamp  # not written again
