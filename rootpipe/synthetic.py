@@ -38,8 +38,8 @@ Conventions
   ``drought`` at ``DROUGHT_RATE`` times. The treatment effect on a series'
   root length is not those factors alone: slower laterals emerge too late for
   the campaign more often, and the geometry drawn after them differs (drought
-  over control of one seed's series: 0.70-1.03 of the length at the last visit,
-  mean 0.81, for the eight demo series).
+  over control for eight series of one seed: 0.70-1.03 of the length at the
+  last visit, mean 0.81).
 
 Everything is deterministic for a given ``seed``: the same arguments give the
 same bytes on disk.  Each series and each timepoint draws from its own random
