@@ -378,22 +378,26 @@ def smooth_lengths(growth: pd.DataFrame, window: int) -> pd.Series:
 def imaging_rounds(growth: pd.DataFrame) -> pd.Series:
     """The campaign's imaging round of each row, named by its first day (YYYY-MM-DD).
 
-    A round is a run of imaging days (sessions) less than half the median interval between a
-    series' images apart: tubes imaged on Mondays and others on Tuesdays of each week share one
-    round per week, where sessions would split every week's group in two; daily imaging keeps
-    one round per session.
+    A round is a run of imaging days (sessions) that image different series, each day less
+    than half the median interval between a series' images after the one before: tubes
+    imaged on Mondays and others on Tuesdays of each week share one round per week, where
+    sessions would split every week's group in two. A day that images a series the round
+    already holds starts a new round, so daily imaging keeps one round per day, and two
+    sessions a few days apart stay apart when a later, sparser one raises the median
+    interval (a round must not swallow the session before it when new images arrive).
     """
     days = growth["timestamp"].dt.normalize()
     gaps = growth.sort_values("timestamp").groupby("series")["timestamp"].diff().dt.total_seconds() / 86400
     typical = gaps[gaps > 0].median()
-    unique = pd.Series(np.sort(days.dropna().unique()))
-    if unique.empty:
-        return pd.Series(pd.NA, index=growth.index, dtype=object)
-    apart = unique.diff().dt.total_seconds() / 86400
-    starts = apart.isna() | (apart >= (typical / 2 if pd.notna(typical) else 0.5))
-    first_day = unique.where(starts).ffill()
-    label = dict(zip(unique, first_day.dt.strftime("%Y-%m-%d")))
-    return days.map(label)
+    limit = typical / 2 if pd.notna(typical) else 0.5
+    series_on = growth.groupby(days)["series"].agg(set).sort_index()
+    label, first, held, last = {}, None, set(), None
+    for day, series in series_on.items():
+        if first is None or (day - last).total_seconds() / 86400 >= limit or held & series:
+            first, held = day, set()
+        held |= series
+        label[day], last = first.strftime("%Y-%m-%d"), day
+    return days.map(label).astype(object).where(days.notna(), pd.NA)
 
 
 def summarise_groups(growth: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:

@@ -391,3 +391,21 @@ def test_report_shows_names_as_written_and_methods_tell_a_version_from_a_setting
     assert "WARNING" not in " ".join(table["value"]) and values["segmented with rootpipe"] == "0.1.0, 0.2.0"
     _, table = methods([_segment_attrs(), _segment_attrs(threshold=0.7)], {"pixel_size_mm": 0.05})
     assert table["value"].str.contains(r"\(differing: threshold\)").any()
+
+
+def test_an_imaging_round_never_joins_two_sessions_of_one_series():
+    from rootpipe.track import imaging_rounds
+
+    # The peanut campaign: some windows are imaged at every session, others at every third. Once
+    # 2016-07-14 arrived, the median interval rose and half of it swallowed 06-01 into 05-26's round,
+    # rewriting the summary of sessions already reported.
+    days = ["2016-05-26", "2016-06-01", "2016-06-08", "2016-06-16", "2016-06-30"]
+    rows = [(s, d) for s in ("L01", "L02") for d in days] + [(s, d) for s in ("L03", "L04", "L05", "L06")
+                                                              for d in ("2016-05-26", "2016-06-16")]
+    growth = pd.DataFrame(rows, columns=["series", "timestamp"]).astype({"timestamp": "datetime64[ns]"})
+    before = imaging_rounds(growth)
+    assert before.nunique() == 5
+    later = pd.DataFrame({"series": ["L01", "L02", "L03", "L04", "L05", "L06"],
+                          "timestamp": pd.to_datetime(["2016-07-14"] * 6)})
+    after = imaging_rounds(pd.concat([growth, later], ignore_index=True))
+    assert after.nunique() == 6 and after.iloc[:len(growth)].tolist() == before.tolist()
