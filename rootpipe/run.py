@@ -36,6 +36,16 @@ def snakemake_command(profile: str, configfile: str | None, extra: list[str],
     return cmd + list(force) + ["--profile", str(REPO / "profiles" / profile)] + list(extra)
 
 
+def _sigint_default() -> None:
+    """In Snakemake's process before it starts: SIGINT as Python expects it.
+
+    A shell starts a background job without job control (`rootpipe run &` in a script) with
+    SIGINT ignored, and Python then never turns SIGINT into KeyboardInterrupt, so the SIGINT
+    rootpipe passes on for a SIGTERM would be dropped and every job still run.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_workflow(profile: str = "local", configfile: str | None = None, extra: list[str] = ()) -> int:
     """Run Snakemake in the current directory; returns its exit status."""
     extra = list(extra)
@@ -87,7 +97,7 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
         # Snakemake stays in this process group: killing the group (kill -9 %1, a job manager)
         # stops it too, and a Ctrl-C at the terminal reaches it directly.
         child = subprocess.Popen(snakemake_command(profile, configfile, extra, force), env=env,
-                                 pass_fds=(lock.fileno(),))
+                                 pass_fds=(lock.fileno(),), preexec_fn=_sigint_default)
         stopped = []
 
         def stop(signum, frame):

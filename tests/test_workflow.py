@@ -360,18 +360,18 @@ def test_results_are_run_from_one_folder(tmp_path, monkeypatch):
 
 
 FAKE_SNAKEMAKE = """
-import os, signal, sys, time
+import os, sys, time
 from pathlib import Path
-def stop(signum, frame):  # what Snakemake does on Ctrl-C: cancel its jobs, then exit
+Path("snakemake-started").write_text(str(os.getpid()))
+try:
+    time.sleep(60)
+except KeyboardInterrupt:  # what Snakemake does on Ctrl-C: cancel its jobs, then exit
     Path("snakemake-got-sigint").write_text("yes")
     sys.exit(1)
-signal.signal(signal.SIGINT, stop)
-Path("snakemake-started").write_text(str(os.getpid()))
-time.sleep(60)
 """
 
 
-def _start_run(tmp_path):
+def _start_run(tmp_path, sigint_ignored=False):
     """`rootpipe run` in a process of its own, with a stand-in for Snakemake that sleeps."""
     (tmp_path / "images").mkdir(exist_ok=True)
     (tmp_path / "config.yaml").write_text("input_dir: images\nresults_dir: results\npixel_size_mm: 0.05\n")
@@ -379,7 +379,10 @@ def _start_run(tmp_path):
     script = ("import sys, rootpipe.run as r\n"
               "r.snakemake_command = lambda *a, **k: [sys.executable, 'fake_snakemake.py']\n"
               "sys.exit(r.run_workflow('local', 'config.yaml', []))\n")
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    # As a shell starts `rootpipe run &` without job control: SIGINT ignored, inherited so.
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ignore)
     for _ in range(300):
         if (tmp_path / "snakemake-started").exists():
             return proc
@@ -389,9 +392,9 @@ def _start_run(tmp_path):
 
 def test_a_terminated_run_stops_snakemake_and_a_killed_one_keeps_its_lock(tmp_path):
     # SIGTERM (kill, timeout, scancel of a run submitted as a job) stops Snakemake as Ctrl-C does,
-    # instead of leaving it running on its own.
-    for sent in (signal.SIGTERM,):
-        proc = _start_run(tmp_path)
+    # instead of leaving it running on its own, also when started in the background of a script.
+    for sent, sigint_ignored in ((signal.SIGTERM, False), (signal.SIGTERM, True)):
+        proc = _start_run(tmp_path, sigint_ignored)
         proc.send_signal(sent)
         assert proc.wait(timeout=30) == 128 + sent and "interrupted" in proc.stderr.read()
         assert (tmp_path / "snakemake-got-sigint").exists()
