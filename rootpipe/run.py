@@ -61,7 +61,9 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     # The config's checks come before results_dir is claimed: a run started from the wrong
     # folder must not tie results_dir to that folder.
-    results = _checked_results_dir(configfile, check_input="train" not in extra)
+    results, notes = _checked_results_dir(configfile, check_input="train" not in extra)
+    for note in notes:
+        print(f"rootpipe run: note: {note}", file=sys.stderr)
     problem = _claim(results)
     if problem:
         print(f"rootpipe run: {problem}", file=sys.stderr)
@@ -128,6 +130,8 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
         manifest = results / "manifest.parquet"
         if manifest.exists() and manifest.stat().st_mtime >= started - 1:  # ingest ran this time
             _say_ingest(results)
+        for note in notes:  # again at the end, where they are read: Snakemake's log came between
+            print(f"rootpipe run: note: {note}")
     return status
 
 
@@ -231,13 +235,18 @@ def _say_ingest(results: Path) -> None:
     manifest = pd.read_parquet(results / "manifest.parquet", columns=["status", "reason"])
     rejected = manifest[manifest["status"] == "rejected"]
     if len(rejected):
-        top = rejected["reason"].value_counts()
-        print(f"rootpipe run: {len(rejected)} of {len(manifest)} files rejected, e.g. {top.index[0]!r} "
-              f"({top.iloc[0]}); every file and reason: report.html or {results / 'logs' / 'ingest.log'}")
+        # Reasons name their file or value: count them by their first words.
+        kinds = rejected["reason"].str.split().str[:3].str.join(" ")
+        top = kinds.value_counts()
+        example = rejected["reason"][kinds == top.index[0]].iloc[0]
+        print(f"rootpipe run: {len(rejected)} of {len(manifest)} files rejected, {top.iloc[0]} of them as "
+              f"'{top.index[0]} ...', e.g. {example!r}; every file and reason: report.html or "
+              f"{results / 'logs' / 'ingest.log'}")
 
 
-def _checked_results_dir(configfile: str | None, check_input: bool = True) -> Path:
-    """The campaign's results_dir, after the config's own checks (ValueError or FileNotFoundError)."""
+def _checked_results_dir(configfile: str | None, check_input: bool = True) -> tuple[Path, list[str]]:
+    """The campaign's results_dir, after the config's own checks (ValueError or FileNotFoundError),
+    and notes on settings left at defaults that a campaign should look at."""
     from .config import check_campaign, check_input_dir, read_yaml
 
     source = configfile or ("config/config.yaml" if Path("config/config.yaml").exists()
@@ -246,8 +255,12 @@ def _checked_results_dir(configfile: str | None, check_input: bool = True) -> Pa
     config = check_campaign(copy.deepcopy(raw))
     if check_input:
         check_input_dir(config["input_dir"])
+    notes = []
     if raw.get("pixel_size_mm") is None and not raw.get("dpi"):
-        print(f"rootpipe run: note: {source} sets neither pixel_size_mm nor dpi, so lengths use the default "
-              f"{config['pixel_size_mm']} mm per pixel; set the one your camera or scanner gives",
-              file=sys.stderr)
-    return Path(config["results_dir"])
+        notes.append(f"{source} sets neither pixel_size_mm nor dpi, so lengths use the default "
+                     f"{config['pixel_size_mm']} mm per pixel; set the one your camera or scanner gives")
+    if config["segment"]["method"] == "unet" and not config["segment"]["checkpoint"]:
+        notes.append("segmented with the model shipped with rootpipe, trained on synthetic images only; on real "
+                     "images it can mistake soil features for roots: fine-tune it on a few annotated images of "
+                     "this campaign before trusting the numbers (README, 'Training a model for your images')")
+    return Path(config["results_dir"]), notes

@@ -112,6 +112,8 @@ def test_run_writes_one_row_per_image_and_per_series_timepoint(first_run, campai
 def test_bad_files_are_rejected_with_reasons_and_reported(first_run):
     run, proc = first_run
     assert "rootpipe run: 3 of " in proc.stdout and "files rejected" in proc.stdout  # said, not only logged
+    # The shipped model's limits are said last, where they are read, not only before Snakemake's log.
+    assert "note: segmented with the model shipped" in proc.stdout.split("done. Report:")[1]
     manifest = pd.read_parquet(run / "results/manifest.parquet")
     rejected = manifest[manifest["status"] == "rejected"].set_index("file")["reason"]
     assert "empty" in rejected["T09_L01_2026-05-01.png"]
