@@ -222,6 +222,10 @@ def methods(segment_attrs: list[dict], config: dict) -> tuple[str, pd.DataFrame]
                      *([("fine-tuned from", model["fine_tuned_from"])] if model.get("fine_tuned_from") else []),
                      *([("model's validation F1", f"{model['validation_f1']:.3f}")]
                        if model.get("validation_f1") is not None else [])]
+            if "synthetic" in (model.get("trained_on") or "") and not model.get("fine_tuned_from"):
+                rows.append(("model's training", "NOTE: synthetic images only. On real images this model can take "
+                                                 "soil features for roots; fine-tune it on a few annotated images "
+                                                 "of the campaign (README, 'Training a model for your images')"))
             trained_at = model.get("pixel_size_mm")
             if trained_at and pixel and not 0.8 <= trained_at / pixel <= 1.25:
                 rows.append(("model scale", f"WARNING: the model was trained on images of {trained_at:g} mm per "
@@ -334,7 +338,7 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
                         table="growth"))
     style = ("body{font-family:sans-serif;margin:2em;max-width:1500px} table{border-collapse:collapse;font-size:12px}"
              "td,th{border:1px solid #ccc;padding:2px 6px} .gallery{display:flex;flex-wrap:wrap;gap:8px}"
-             "figure{margin:0} figcaption{font-size:11px}")
+             "figure{margin:0} figcaption{font-size:11px} img{max-width:100%;height:auto}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>rootpipe report</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
 

@@ -136,6 +136,7 @@ def test_report_names_the_model_that_segmented_the_images(first_run):
     assert "Methods: how these numbers were made" in html
     assert hashlib.sha256(shipped.read_bytes()).hexdigest() in html
     assert "0.05 mm per pixel" in html and "WARNING" not in html
+    assert "NOTE: synthetic images only" in html
 
 
 def test_report_by_hand_reads_the_stores_beside_its_manifest(first_run, tmp_path):
