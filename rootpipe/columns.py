@@ -31,8 +31,13 @@ ROOT_COLUMNS = ["series", "root_id", "timepoint", "image_id", "timestamp", "leng
 #: columns the track stage adds beside GROWTH_COLUMNS (growth, summary)
 TRACK_ADDED_COLUMNS = ["file", "imaging_round", "total_length_smoothed_mm", "n_series"]
 
+#: growth quantities growth_summary averages over series, and its columns for each
+SUMMARY_QUANTITIES = ["total_length_mm", "growth_rate_mm_per_day", "length_gained_mm", "length_lost_mm"]
+SUMMARY_STATISTICS = ["n", "mean", "ci95_low", "ci95_high"]
+SUMMARY_COLUMNS = [f"{q}_{s}" for q in SUMMARY_QUANTITIES for s in SUMMARY_STATISTICS]
+
 #: column names rootpipe writes into its result tables (traits, growth, roots, summary)
-RESULT_COLUMNS = {*BASE_TRAIT_KEYS, *GROWTH_COLUMNS, *ROOT_COLUMNS, *TRACK_ADDED_COLUMNS}
+RESULT_COLUMNS = {*BASE_TRAIT_KEYS, *GROWTH_COLUMNS, *ROOT_COLUMNS, *TRACK_ADDED_COLUMNS, *SUMMARY_COLUMNS}
 
 #: manifest columns rootpipe fills itself, ingest's CHECK_COLUMNS included (file-name fields
 #: must not take these names; metadata tables join on series and session only)

@@ -292,8 +292,7 @@ def join_metadata(manifest: pd.DataFrame, metadata_csv: str | Path | None) -> pd
                          f"its columns are {list(table.columns)}, the file-name fields {fields}{hint}")
     # A column named like one rootpipe writes would be dropped, or shadow a result in the tables.
     taken = [c for c in table.columns if c not in on and (
-        c in manifest.columns or c in RESULT_COLUMNS or "_diam_" in c
-        or c.endswith(("_mean", "_ci95_low", "_ci95_high")))]
+        c in manifest.columns or c in RESULT_COLUMNS or "_diam_" in c)]
     if taken:
         raise ValueError(f"metadata_csv {path}: column(s) {taken} are names rootpipe uses for its own "
                          f"columns; rename them in the table (e.g. {taken[0]!r} -> {taken[0] + '_note'!r})")

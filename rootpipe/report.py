@@ -16,6 +16,7 @@ import pandas as pd
 import zarr
 
 from .atomic import atomic_path
+from .columns import SUMMARY_COLUMNS
 
 TRAIT_PLOTS = ["total_length_mm", "mean_diameter_mm", "n_tips", "network_area_mm2"]
 
@@ -308,8 +309,7 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
         parts.append(f"<p>Series with a single timepoint (no growth yet): "
                      f"{html.escape(', '.join(single[single == 1].index))}</p>")
     if summary is not None and len(summary):
-        group_by = [c for c in summary.columns if c not in ("imaging_round", "n_series") and not c.endswith(
-            ("_mean", "_ci95_low", "_ci95_high"))]
+        group_by = [c for c in summary.columns if c not in ("imaging_round", "n_series", *SUMMARY_COLUMNS)]
         parts.append(f"<h2>Growth by {html.escape(', '.join(group_by) or 'campaign')}</h2>")
         parts.append(_png(summary_figure(summary, group_by)))
     parts.append(f"<h3>Registration flags ({len(flagged)})</h3>")

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path, write_table
-from .columns import GROWTH_COLUMNS, MANIFEST_COLUMNS, ROOT_COLUMNS
+from .columns import GROWTH_COLUMNS, MANIFEST_COLUMNS, ROOT_COLUMNS, SUMMARY_QUANTITIES
 from .traits import skeleton_length_map
 
 
@@ -412,8 +412,10 @@ def summarise_groups(growth: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:
     Returns
     -------
     One row per group x imaging round (:func:`imaging_rounds`): ``n_series``, and for ``total_length_mm``,
-    ``growth_rate_mm_per_day``, ``length_gained_mm``, ``length_lost_mm``: ``_mean``,
-    ``_ci95_low``, ``_ci95_high`` (Student t interval over series; NaN with one series).
+    ``growth_rate_mm_per_day``, ``length_gained_mm``, ``length_lost_mm``: ``_n`` (series with a
+    value: gained and lost need a good registration, a rate an earlier image), ``_mean``,
+    ``_ci95_low``, ``_ci95_high`` (Student t interval over series; NaN with one series; the low
+    end of a length no lower than 0).
     Several images of one series in one round count once: its length is the round's last
     image's, gained and lost are the round's sums, and its rate is the summed length change
     over the summed time since the images before (an image retaken hours later must not average
@@ -428,7 +430,7 @@ def summarise_groups(growth: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:
     table["_change"] = table["length_change_mm"].where(rated)
     table["_interval"] = table["_interval"].where(rated)
     keys = [*group_by, "imaging_round"]
-    values = ["total_length_mm", "growth_rate_mm_per_day", "length_gained_mm", "length_lost_mm"]
+    values = SUMMARY_QUANTITIES
     day = table.groupby([*keys, "series"], dropna=False, sort=True)
     per_series = pd.DataFrame({
         "total_length_mm": day["total_length_mm"].last(),
@@ -442,7 +444,10 @@ def summarise_groups(growth: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:
         mean, sd, n = grouped[v].mean(), grouped[v].std(), grouped[v].count()
         half = stats.t.ppf(0.975, (n - 1).clip(lower=1)) * sd / np.sqrt(n)
         half = half.where(n > 1)
-        out[f"{v}_mean"], out[f"{v}_ci95_low"], out[f"{v}_ci95_high"] = mean, mean - half, mean + half
+        low = mean - half
+        if v != "growth_rate_mm_per_day":  # lengths cannot be negative; a rate can
+            low = low.clip(lower=0)
+        out[f"{v}_n"], out[f"{v}_mean"], out[f"{v}_ci95_low"], out[f"{v}_ci95_high"] = n, mean, low, mean + half
     return out.reset_index()
 
 

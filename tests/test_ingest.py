@@ -213,7 +213,7 @@ def test_metadata_from_a_spreadsheet_export(tmp_path):
 
 
 @pytest.mark.parametrize("column", ["status", "days", "n_tips", "total_length_mm", "length_mm_diam_0-0.5mm",
-                                    "imaging_round"])
+                                    "imaging_round", "length_gained_mm_n"])
 def test_metadata_columns_named_like_results_are_refused(tmp_path, column):
     config = campaign(tmp_path)
     (tmp_path / "meta.csv").write_text(f"tube,window,{column}\nT01,L01,5\nT01,L02,6\n")

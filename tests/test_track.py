@@ -171,6 +171,19 @@ def test_two_images_of_one_series_on_one_day_are_one_series_in_the_summary():
     assert both["n_series"].iloc[0] == 2 and both["total_length_mm_mean"].iloc[0] == pytest.approx((14 + 30) / 2)
 
 
+def test_the_summary_says_how_many_series_each_mean_is_over_and_keeps_lengths_above_zero():
+    growth = pd.DataFrame({
+        "series": ["a", "b", "c"], "genotype": "wt", "timestamp": pd.to_datetime(["2026-05-08"] * 3),
+        "days": 7.0, "total_length_mm": [5.0, 60.0, 20.0], "length_change_mm": [1.0, 2.0, -3.0],
+        "growth_rate_mm_per_day": [1 / 7, 2 / 7, -3 / 7],
+        "length_gained_mm": [0.5, 40.0, np.nan], "length_lost_mm": [0.0, 1.0, np.nan]})  # c: registration failed
+    row = summarise_groups(growth, ["genotype"]).iloc[0]
+    assert row["n_series"] == 3 and row["total_length_mm_n"] == 3 and row["length_gained_mm_n"] == 2
+    assert row["length_gained_mm_mean"] == pytest.approx(20.25)
+    # Two series 0.5 and 40 mm apart: the t interval reaches far below zero, where no length lies.
+    assert row["length_gained_mm_ci95_low"] == 0 and row["length_gained_mm_ci95_high"] > 200
+
+
 def test_a_retake_hours_later_does_not_skew_the_days_rate_and_production(rng):
     # A week of growth (10 -> 24 mm), then a retake 8 h later reading 23 mm: the series' rate for
     # that day is the day's change over the time since the image before, not the mean of 2 and -3.
