@@ -317,10 +317,15 @@ def join_metadata(manifest: pd.DataFrame, metadata_csv: str | Path | None) -> pd
         series = sorted(missing["series"].dropna().unique())
         keys = missing[on].drop_duplicates().head(5)
         keys = "; ".join(", ".join(f"{k}={v}" for k, v in row.items()) for row in keys.to_dict("records"))
+        # Rows no image matches, named beside them: a typo shows as one of each.
+        unused = table[on].merge(out.loc[accepted, on].drop_duplicates(), how="left", indicator=True)
+        unused = unused.loc[unused["_merge"] == "left_only", on].head(5)
+        unused = "; ".join(", ".join(f"{k}={v}" for k, v in row.items()) for row in unused.to_dict("records"))
         print(f"ingest: warning: metadata_csv {path} has no row for series {', '.join(series[:10])}"
               f"{' ...' if len(series) > 10 else ''} (joined on {on}; keys without a row: {keys}"
               f"{' ...' if missing[on].drop_duplicates().shape[0] > 5 else ''}){hint}; their metadata "
-              "columns stay empty", flush=True)
+              "columns stay empty" + (f". Rows that match no image: {unused} (a typo?)" if unused else ""),
+              flush=True)
     return out.drop(columns="_matched")
 
 
@@ -472,10 +477,34 @@ def run(config: dict, threads: int = 1, progress: bool = True) -> pd.DataFrame:
           f"{len(status['removed'])} removed")
     for row in manifest[manifest["status"] == REJECTED].itertuples():
         print(f"ingest: rejected {row.path}: {row.reason}")
-    warning = mixed_bit_depths(manifest, config.get("bit_depth"))
-    if warning:
-        print(f"ingest: warning: {warning}", flush=True)
+    for warning in (mixed_bit_depths(manifest, config.get("bit_depth")),
+                    close_images(manifest, config["series_fields"])):
+        if warning:
+            print(f"ingest: warning: {warning}", flush=True)
     return manifest
+
+
+#: images of one series closer in time than this are more likely different plants or windows
+CLOSE_MINUTES = 5
+
+
+def close_images(manifest: pd.DataFrame, series_fields: list[str]) -> str | None:
+    """A warning when a series has images minutes apart: usually a field missing from ``series_fields``.
+
+    A minirhizotron tube's windows are imaged seconds apart; with the window left out of the
+    series they become one series whose length jumps from window to window, read as growth
+    rates of thousands of mm per day.
+    """
+    accepted = manifest[manifest["status"] == ACCEPTED].sort_values(["series", "timestamp"])
+    gap = accepted.groupby("series")["timestamp"].diff()
+    close = accepted[gap < pd.Timedelta(minutes=CLOSE_MINUTES)]
+    if close.empty:
+        return None
+    first = close.iloc[0]
+    return (f"{close['series'].nunique()} series have images less than {CLOSE_MINUTES} minutes apart (e.g. "
+            f"{first['series']}: {first['file']}), each tracked as a timepoint of its own. If they show "
+            f"different plants or windows, add the file-name field that tells them apart to series_fields "
+            f"(now {series_fields}); if they are retakes, keep the better one in input_dir")
 
 
 def mixed_bit_depths(manifest: pd.DataFrame, bit_depth: int | None) -> str | None:

@@ -267,8 +267,10 @@ def methods(segment_attrs: list[dict], config: dict) -> tuple[str, pd.DataFrame]
 
 def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, results_dir: str | Path,
            gallery_images: int = 12, summary: pd.DataFrame | None = None,
-           pixel_size_mm: float | None = None, methods: tuple[str, pd.DataFrame] | None = None) -> str:
-    """The report page as an HTML string; ``methods`` is :func:`methods`'s (text, table)."""
+           pixel_size_mm: float | None = None, methods: tuple[str, pd.DataFrame] | None = None,
+           warnings: list[str] = ()) -> str:
+    """The report page as an HTML string; ``methods`` is :func:`methods`'s (text, table), ``warnings``
+    ingest's warnings about the campaign (metadata rows, series fields, bit depths)."""
     from .segment import read_mask
     from .tile import read_image_level
     from .track import imaging_rounds
@@ -286,6 +288,9 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
           if pixel_size_mm else []),
     ], columns=["", "value"])
     parts = ["<h1>rootpipe report</h1>", "<h2>Summary</h2>", _table(overview)]
+    if warnings:
+        parts.append(f"<h2>Warnings ({len(warnings)})</h2><ul>"
+                     + "".join(f"<li>{html.escape(w)}</li>" for w in warnings) + "</ul>")
     parts.append(f"<h2>Rejected files ({len(rejected)})</h2>")
     parts.append(_table(rejected[["path", "reason"]], table="manifest") if len(rejected) else "<p>None.</p>")
     flagged = growth[growth["registration_ok"].eq(False) | growth["note"].fillna("").str.contains("same timestamp")]
@@ -355,9 +360,15 @@ def run(manifest_path, traits_path, growth_path, out, config: dict) -> Path:
     batches = sorted(manifest.loc[manifest["status"] == "accepted", "batch"].dropna().unique())
     stores = [results_dir / "segmentation" / f"{b}.zarr" for b in batches]
     attrs = [dict(zarr.open_group(p, mode="r").attrs).get("rootpipe") or {} for p in stores if p.exists()]
+    # Ingest's warnings live in its log (ingest runs at the start of every run): a metadata typo
+    # or a missing series field must reach whoever reads the report, not only the console.
+    log = results_dir / "logs" / "ingest.log"
+    warnings = [line.removeprefix("ingest: warning: ") for line in
+                (log.read_text(errors="replace").splitlines() if log.exists() else [])
+                if line.startswith("ingest: warning: ")]
     page = render(manifest, pd.read_parquet(traits_path), pd.read_parquet(growth_path),
                   results_dir, config["report"]["gallery_images"], summary, pixel_size_mm(config),
-                  methods(attrs, config))
+                  methods(attrs, config), warnings)
     with atomic_path(out) as tmp:
         Path(tmp).write_text(page)
     print(f"report: {Path(out).resolve()}")

@@ -177,8 +177,12 @@ def test_series_without_a_metadata_row_are_named(tmp_path, capsys):
     config = campaign(tmp_path)
     (tmp_path / "meta.csv").write_text("tube,window,genotype\nT01,L01,WT\n")
     m = ingest.run(config, progress=False)
-    assert "no row for series T01_L02" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "no row for series T01_L02" in out and "match no image" not in out
     assert m.loc[m["series"] == "T01_L02", "genotype"].isna().all()
+    (tmp_path / "meta.csv").write_text("tube,window,genotype\nT01,L01,WT\nT01,L20,mutA\n")  # L02 mistyped
+    ingest.run(config, progress=False)
+    assert "Rows that match no image: tube=T01, window=L20 (a typo?)" in capsys.readouterr().out
     (tmp_path / "meta.csv").write_text("Tube,window,genotype\nT01,L01,WT\nT02,L01,mutA\n")
     with pytest.raises(ValueError, match="\\['Tube'\\] differ from file-name fields only in case"):
         ingest.run(config, progress=False)
@@ -386,3 +390,21 @@ def test_linked_folders_are_followed_once(tmp_path):
     os.symlink(tmp_path / "images", tmp_path / "images/loop")  # a link back up must not loop
     m = ingest.run(config, progress=False)
     assert (m["status"] == "accepted").sum() == 5 and len(m) == 5
+
+
+def test_a_series_with_images_minutes_apart_is_warned_of(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    folder = tmp_path / "images"
+    for day in ("2016.05.26", "2016.06.01"):
+        for k, window in enumerate(("L01", "L02", "L03")):  # a tube's windows, imaged 30 s apart
+            write_png(folder / f"T064_{window}_{day}_1537{20 + 30 * k // 60}{30 * k % 60:02d}.png",
+                      rng.integers(0, 255, (32, 48, 3), dtype=np.uint8))
+    settings = {"input_dir": str(folder), "results_dir": str(tmp_path / "results"),
+                "filename_pattern": r"(?P<tube>T\d+)_(?P<window>L\d+)_(?P<date>[\d.]+)_(?P<time>\d{6})",
+                "timestamp_fields": ["date", "time"], "timestamp_format": "%Y.%m.%d %H%M%S"}
+    ingest.run(cfg.load({**settings, "series_fields": ["tube"]}), progress=False)  # the window left out
+    out = capsys.readouterr().out
+    assert "warning: 1 series have images less than 5 minutes apart (e.g. T064:" in out
+    assert "add the file-name field that tells them apart to series_fields (now ['tube'])" in out
+    ingest.run(cfg.load({**settings, "series_fields": ["tube", "window"]}), progress=False)
+    assert "minutes apart" not in capsys.readouterr().out

@@ -148,10 +148,13 @@ def test_report_by_hand_reads_the_stores_beside_its_manifest(first_run, tmp_path
     shutil.copytree(run / "results", moved, symlinks=True)
     config = load(run / "config.yaml")
     config["results_dir"] = str(tmp_path / "not-this-campaign")
+    log = moved / "logs" / "ingest.log"
+    log.write_text(log.read_text() + "ingest: warning: metadata_csv m.csv has no row for series T01_L07 <b>\n")
     out = report(moved / "manifest.parquet", moved / "traits.parquet", moved / "growth.parquet",
                  tmp_path / "report.html", config)
     html = out.read_text()
     assert "Methods: how these numbers were made" in html and "default.safetensors" in html
+    assert "<h2>Warnings (1)</h2><ul><li>metadata_csv m.csv has no row for series T01_L07 &lt;b&gt;</li>" in html
     assert html.count("data:image/jpeg;base64") >= N_SERIES * 2
 
 
