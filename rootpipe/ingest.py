@@ -478,10 +478,27 @@ def run(config: dict, threads: int = 1, progress: bool = True) -> pd.DataFrame:
     for row in manifest[manifest["status"] == REJECTED].itertuples():
         print(f"ingest: rejected {row.path}: {row.reason}")
     for warning in (mixed_bit_depths(manifest, config.get("bit_depth")),
-                    close_images(manifest, config["series_fields"])):
+                    close_images(manifest, config["series_fields"]),
+                    partly_parsed(manifest, config["timestamp_format"])):
         if warning:
             print(f"ingest: warning: {warning}", flush=True)
     return manifest
+
+
+def partly_parsed(manifest: pd.DataFrame, timestamp_format: str | None) -> str | None:
+    """A warning when ``timestamp_format`` read some names' timestamps and not others.
+
+    A format with day and month swapped reads every name whose day is 12 or less, as the
+    wrong date: those images are accepted, out of order, while the rest are rejected.
+    """
+    failed = manifest["reason"].fillna("").str.startswith("cannot parse timestamp")
+    read = manifest[manifest["status"] == ACCEPTED]
+    if not failed.any() or read.empty:
+        return None
+    example = read.iloc[0]
+    return (f"timestamp_format {timestamp_format!r} could not read the timestamps of {int(failed.sum())} "
+            f"names but read {len(read)}: if the format is wrong (day and month swapped, say), the ones "
+            f"read may be wrong too (e.g. {example['file']} read as {example['timestamp']:%Y-%m-%d %H:%M})")
 
 
 #: images of one series closer in time than this are more likely different plants or windows

@@ -408,3 +408,16 @@ def test_a_series_with_images_minutes_apart_is_warned_of(tmp_path, capsys):
     assert "add the file-name field that tells them apart to series_fields (now ['tube'])" in out
     ingest.run(cfg.load({**settings, "series_fields": ["tube", "window"]}), progress=False)
     assert "minutes apart" not in capsys.readouterr().out
+
+
+def test_a_format_that_reads_only_some_names_warns_that_those_may_be_wrong(tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    for day in ("2016.05.26", "2016.06.01", "2016.06.08"):
+        write_png(tmp_path / "images" / f"T01_L01_{day}.png", rng.integers(0, 255, (32, 48, 3), dtype=np.uint8))
+    config = cfg.load({"input_dir": str(tmp_path / "images"), "results_dir": str(tmp_path / "results"),
+                       "filename_pattern": r"(?P<tube>T\d+)_(?P<window>L\d+)_(?P<date>\d{4}\.\d\d\.\d\d)",
+                       "timestamp_format": "%Y.%d.%m"})  # day and month swapped
+    m = ingest.run(config, progress=False)
+    assert (m["status"] == "accepted").sum() == 2  # 06-01 and 06-08 read as 6 January and 6 August
+    out = capsys.readouterr().out
+    assert "could not read the timestamps of 1 names but read 2" in out and "read as 2016-01-06" in out
