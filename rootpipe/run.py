@@ -255,6 +255,11 @@ def _checked_results_dir(configfile: str | None, check_input: bool = True) -> tu
     config = check_campaign(copy.deepcopy(raw))
     if check_input:
         check_input_dir(config["input_dir"])
+        metadata = config.get("metadata_csv")
+        if metadata and not Path(metadata).is_file():  # else Snakemake stops on ingest's missing input
+            raise FileNotFoundError(f"metadata_csv {metadata} does not exist (paths are relative to the folder "
+                                    f"rootpipe runs in, {Path.cwd()}): give the table's path, or set "
+                                    "metadata_csv: null")
     notes = []
     if raw.get("pixel_size_mm") is None and not raw.get("dpi"):
         notes.append(f"{source} sets neither pixel_size_mm nor dpi, so lengths use the default "

@@ -62,6 +62,17 @@ def test_rootpipe_run_names_a_bad_config_without_a_traceback(tmp_path, capsys):
     assert "rootpipe run: error: invalid rootpipe configuration" in capsys.readouterr().err
 
 
+def test_a_metadata_table_that_is_not_there_is_named_before_snakemake_starts(tmp_path, capsys, monkeypatch):
+    from rootpipe.cli import main
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "campaign.yaml").write_text("input_dir: images\nmetadata_csv: demo/metadata.csv\n")  # a copied config
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--configfile", "campaign.yaml", "-n"]) == 2
+    err = capsys.readouterr().err
+    assert "metadata_csv demo/metadata.csv does not exist" in err and "metadata_csv: null" in err
+
+
 def test_yaml_mistakes_are_named_with_their_line(tmp_path, capsys):
     from rootpipe.cli import main
 
