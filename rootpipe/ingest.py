@@ -86,7 +86,9 @@ def parse_names(files: pd.DataFrame, pattern: str, series_fields, timestamp_fiel
     out = pd.concat([files, groups.astype("object")], axis=1)
     matched = groups.notna().any(axis=1) if len(groups.columns) else pd.Series(False, index=files.index)
     out["reason"] = np.where(matched, None, f"file name does not match filename_pattern {pattern!r}")
-    series = out[list(series_fields)].fillna("").astype(str).agg("_".join, axis=1).where(matched)
+    # An optional group that matched nothing (409.jpg beside 409R.jpg) adds no '_' of its own.
+    series = out[list(series_fields)].fillna("").astype(str).agg(
+        lambda parts: "_".join(p for p in parts if p), axis=1).where(matched)
     out["series"] = series.str.replace(r"[^A-Za-z0-9._-]+", "-", regex=True)
     raw = pd.DataFrame({"raw": series, "clean": out["series"]}).dropna().drop_duplicates()
     clash = raw[raw["clean"].duplicated(keep=False)]

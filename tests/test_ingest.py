@@ -421,3 +421,14 @@ def test_a_format_that_reads_only_some_names_warns_that_those_may_be_wrong(tmp_p
     assert (m["status"] == "accepted").sum() == 2  # 06-01 and 06-08 read as 6 January and 6 August
     out = capsys.readouterr().out
     assert "could not read the timestamps of 1 names but read 2" in out and "read as 2016-01-06" in out
+
+
+def test_an_optional_series_field_left_empty_adds_no_separator(tmp_path):
+    rng = np.random.default_rng(5)
+    for name in ("409_2024-06-20.png", "409R_2024-06-20.png"):  # a plant and its replicate
+        write_png(tmp_path / "images" / name, rng.integers(0, 255, (32, 48, 3), dtype=np.uint8))
+    config = cfg.load({"input_dir": str(tmp_path / "images"), "results_dir": str(tmp_path / "results"),
+                       "filename_pattern": r"^(?P<plant>\d+)(?P<rep>R?)_(?P<date>\d{4}-\d{2}-\d{2})",
+                       "series_fields": ["plant", "rep"]})
+    m = ingest.run(config, progress=False)
+    assert sorted(m["series"]) == ["409", "409_R"] and m["image_id"].str.startswith(("409_2024", "409_R_")).all()
