@@ -58,13 +58,17 @@ def _jpeg(rgb: np.ndarray) -> str:
 
 
 def gallery_sample(traits: pd.DataFrame, n: int) -> pd.DataFrame:
-    """Up to ``n`` images spread over series and time (first and last of each series first)."""
+    """Up to ``n`` images spread over series and time: the images with the most and the least
+    root length first (where segmentation errors show), then the first and last of each series."""
     if n <= 0 or traits.empty:
         return traits.iloc[:0]
     ordered = traits.sort_values(["series", "timestamp"])
+    lengths = ordered["total_length_mm"]
+    extremes = ordered.loc[[lengths.idxmax(), lengths.idxmin()]] if lengths.notna().any() else ordered.iloc[:0]
     ends = pd.concat([ordered.groupby("series").head(1), ordered.groupby("series").tail(1)])
     rest = ordered.drop(ends.index)
-    return pd.concat([ends.drop_duplicates("image_id"), rest]).head(n).sort_values(["series", "timestamp"])
+    picks = pd.concat([extremes, ends, rest]).drop_duplicates("image_id")
+    return picks.head(n).sort_values(["series", "timestamp"])
 
 
 def _date_axis(ax, timestamps: pd.Series) -> None:
@@ -178,13 +182,14 @@ def _ran_on(resolved: dict) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def methods(segment_attrs: list[dict], config: dict) -> tuple[str, pd.DataFrame]:
+def methods(segment_attrs: list[dict], config: dict, timecourse: bool = True) -> tuple[str, pd.DataFrame]:
     """A methods paragraph and the settings behind it, from what the segmentation stores recorded.
 
     Parameters
     ----------
     segment_attrs : the ``rootpipe`` attribute of each batch's ``segmentation/{batch}.zarr``.
     config : the run's config (``traits``, ``track`` and the pixel size are read from it).
+    timecourse : whether any series has several images (else tracking is left out).
 
     Returns
     -------
@@ -256,11 +261,13 @@ def methods(segment_attrs: list[dict], config: dict) -> tuple[str, pd.DataFrame]
     traits, track = config.get("traits") or {}, config.get("track") or {}
     rows += [("pixel size (mm)", f"{pixel:g}"),
              *((f"traits: {k}", v) for k, v in sorted(traits.items())),
-             *((f"track: {k}", v) for k, v in sorted(track.items()))]
+             *((f"track: {k}", v) for k, v in sorted(track.items()) if timecourse)]
     text.append(f"Root length, diameter and tip counts were measured on the masks' skeletons at "
-                f"{pixel:g} mm per pixel. Each series' images were registered to the previous timepoint "
-                f"({track.get('registration', 'translation')}) and roots matched within "
-                f"{track.get('tolerance_px', 3)} px to follow growth.")
+                f"{pixel:g} mm per pixel.")
+    if timecourse:
+        text.append(f"Each series' images were registered to the previous timepoint "
+                    f"({track.get('registration', 'translation')}) and roots matched within "
+                    f"{track.get('tolerance_px', 3)} px to follow growth.")
     table = pd.DataFrame([(k, "" if v is None else str(v)) for k, v in rows], columns=["setting", "value"])
     return " ".join(text), table
 
@@ -271,10 +278,6 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
            warnings: list[str] = ()) -> str:
     """The report page as an HTML string; ``methods`` is :func:`methods`'s (text, table), ``warnings``
     ingest's warnings about the campaign (metadata rows, series fields, bit depths)."""
-    from .segment import read_mask
-    from .tile import read_image_level
-    from .track import imaging_rounds
-
     results_dir = Path(results_dir)
     rejected = manifest[manifest["status"] == "rejected"]
     accepted = manifest[manifest["status"] == "accepted"]
@@ -293,10 +296,31 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
                      + "".join(f"<li>{html.escape(w)}</li>" for w in warnings) + "</ul>")
     parts.append(f"<h2>Rejected files ({len(rejected)})</h2>")
     parts.append(_table(rejected[["path", "reason"]], table="manifest") if len(rejected) else "<p>None.</p>")
-    flagged = growth[growth["registration_ok"].eq(False) | growth["note"].fillna("").str.contains("same timestamp")]
     parts.append("<h2>Growth per series</h2>")
-    if len(growth):
+    timecourse = bool(len(growth)) and growth["series"].duplicated().any()
+    if not timecourse:  # a snapshot campaign (scans of plants once), or a first session
+        parts.append("<p>Every series has one image so far: growth needs a second timepoint.</p>")
+    else:
         parts.append(_png(growth_figure(growth)))
+        parts += _timecourse_sections(growth, summary)
+    parts += _gallery_and_methods(traits, results_dir, gallery_images, methods)
+    if timecourse:
+        parts.append("<h2>Growth table</h2>")
+        parts.append(_table(growth.drop(columns=[c for c in ("note",) if c in growth and growth[c].eq('').all()]),
+                            table="growth"))
+    style = ("body{font-family:sans-serif;margin:2em;max-width:1500px} table{border-collapse:collapse;font-size:12px}"
+             "td,th{border:1px solid #ccc;padding:2px 6px} .gallery{display:flex;flex-wrap:wrap;gap:8px}"
+             "figure{margin:0} figcaption{font-size:11px} img{max-width:100%;height:auto}")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>rootpipe report</title>"
+            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+
+
+def _timecourse_sections(growth: pd.DataFrame, summary: pd.DataFrame | None) -> list[str]:
+    """Missing rounds, single-timepoint series, the group curves and the registration flags."""
+    from .track import imaging_rounds
+
+    parts = []
+    flagged = growth[growth["registration_ok"].eq(False) | growth["note"].fillna("").str.contains("same timestamp")]
     rounds = growth["imaging_round"] if "imaging_round" in growth else imaging_rounds(growth)
     all_rounds = set(rounds.dropna())
     # Only rounds between a series' first and last image: a series planted late or ended
@@ -321,7 +345,16 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
     parts.append(_table(flagged[["series", "image_id", "shift_y_px", "shift_x_px", "registration_quality", "note"]],
                         table="growth")
                  if len(flagged) else "<p>Every consecutive pair registered within limits.</p>")
-    parts.append("<h2>Trait distributions</h2>")
+    return parts
+
+
+def _gallery_and_methods(traits: pd.DataFrame, results_dir: Path, gallery_images: int,
+                         methods: tuple[str, pd.DataFrame] | None) -> list[str]:
+    """Trait distributions, the QC gallery and the methods section."""
+    from .segment import read_mask
+    from .tile import read_image_level
+
+    parts = ["<h2>Trait distributions</h2>"]
     if len(traits):
         parts.append(_png(traits_figure(traits)))
     parts.append("<h2>QC gallery: masks over images</h2><div class='gallery'>")
@@ -338,14 +371,7 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
         if methods[0]:
             parts.append(f"<p>{html.escape(methods[0])}</p>")
         parts.append(_table(methods[1]))
-    parts.append("<h2>Growth table</h2>")
-    parts.append(_table(growth.drop(columns=[c for c in ("note",) if c in growth and growth[c].eq('').all()]),
-                        table="growth"))
-    style = ("body{font-family:sans-serif;margin:2em;max-width:1500px} table{border-collapse:collapse;font-size:12px}"
-             "td,th{border:1px solid #ccc;padding:2px 6px} .gallery{display:flex;flex-wrap:wrap;gap:8px}"
-             "figure{margin:0} figcaption{font-size:11px} img{max-width:100%;height:auto}")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>rootpipe report</title>"
-            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+    return parts
 
 
 def run(manifest_path, traits_path, growth_path, out, config: dict) -> Path:
@@ -366,9 +392,10 @@ def run(manifest_path, traits_path, growth_path, out, config: dict) -> Path:
     warnings = [line.removeprefix("ingest: warning: ") for line in
                 (log.read_text(errors="replace").splitlines() if log.exists() else [])
                 if line.startswith("ingest: warning: ")]
-    page = render(manifest, pd.read_parquet(traits_path), pd.read_parquet(growth_path),
-                  results_dir, config["report"]["gallery_images"], summary, pixel_size_mm(config),
-                  methods(attrs, config), warnings)
+    growth = pd.read_parquet(growth_path)
+    page = render(manifest, pd.read_parquet(traits_path), growth, results_dir, config["report"]["gallery_images"],
+                  summary, pixel_size_mm(config), methods(attrs, config, growth["series"].duplicated().any()),
+                  warnings)
     with atomic_path(out) as tmp:
         Path(tmp).write_text(page)
     print(f"report: {Path(out).resolve()}")

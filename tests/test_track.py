@@ -422,3 +422,22 @@ def test_an_imaging_round_never_joins_two_sessions_of_one_series():
                           "timestamp": pd.to_datetime(["2016-07-14"] * 6)})
     after = imaging_rounds(pd.concat([growth, later], ignore_index=True))
     assert after.nunique() == 6 and after.iloc[:len(growth)].tolist() == before.tolist()
+
+
+def test_a_snapshot_campaigns_report_leaves_out_growth_and_its_gallery_shows_the_extremes(tmp_path):
+    from rootpipe.report import gallery_sample, methods, render
+
+    traits = pd.DataFrame({"series": [f"p{i:02d}" for i in range(20)], "image_id": [f"i{i}" for i in range(20)],
+                           "timestamp": pd.Timestamp("2024-06-20"), "total_length_mm": np.arange(20.0) + 10})
+    traits.loc[17, "total_length_mm"] = 400.0  # a frame taken for roots: the image to look at
+    picked = gallery_sample(traits, 4)
+    assert {"i17", "i0"} <= set(picked["image_id"]) and len(picked) == 4
+    growth = traits[["series", "image_id", "timestamp", "total_length_mm"]].assign(
+        registration_ok=pd.NA, note="", shift_y_px=np.nan, shift_x_px=np.nan, registration_quality=np.nan)
+    manifest = traits.assign(status="accepted", reason=None, session="2024-06-20", batch="b", path="x")
+    page = render(manifest, traits.iloc[:0], growth, tmp_path, 0)
+    assert "growth needs a second timepoint" in page
+    assert "Registration flags" not in page and "Growth table" not in page
+    attrs = [{"settings": {"method": "classical", "threshold": 0.5, "min_object_area_px": 60}}]
+    assert "registered" not in methods(attrs, {"pixel_size_mm": 0.1}, timecourse=False)[0]
+    assert "registered" in methods(attrs, {"pixel_size_mm": 0.1})[0]
