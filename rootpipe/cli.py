@@ -74,7 +74,7 @@ def cmd_traits(a) -> None:
 
     cfg = _config(a.config)
     measure_batch(a.segmentation, a.out, pixel_size_mm(cfg), cfg["traits"], threads=a.threads,
-                  progress=not a.quiet, branches_out=a.branches, rsml_dir=a.rsml)
+                  progress=not a.quiet, branches_out=a.branches, rsml_dir=a.rsml, border_px=cfg["border_px"])
 
 
 def cmd_collect(a) -> None:

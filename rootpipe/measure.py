@@ -15,7 +15,7 @@ import zarr
 
 from .atomic import atomic_path
 from .rsml import BRANCH_TYPE_LABELS, write_rsml
-from .traits import branches, measure, measure_all
+from .traits import branches, clear_border, measure, measure_all
 
 #: Keys of the config's ``traits`` section that :func:`rootpipe.traits.measure`
 #: takes; other keys there are for the workflow, not the measurement.
@@ -57,7 +57,7 @@ def _run_threads(fn, items: list, threads: int, progress: bool, desc: str) -> li
 def measure_batch(segmentation_store: str | Path, out: str | Path, pixel_size_mm: float,
                   settings: dict, threads: int = 1, progress: bool = False, *,
                   branches_out: str | Path | None = None,
-                  rsml_dir: str | Path | None = None) -> pd.DataFrame:
+                  rsml_dir: str | Path | None = None, border_px: int = 0) -> pd.DataFrame:
     """One row of traits per image of a segmentation store, written to ``out`` (parquet).
 
     Parameters
@@ -74,6 +74,8 @@ def measure_batch(segmentation_store: str | Path, out: str | Path, pixel_size_mm
     rsml_dir : optional folder, written as a whole (atomically), with one
         ``{image_id}.rsml`` per image: the branches' centre-lines and diameters,
         naming the source image file and, as ``file-key``, the ``image_id``.
+    border_px : pixels along every edge left out (:func:`rootpipe.traits.clear_border`); the
+        root length density is then over the area inside them.
 
     Returns
     -------
@@ -93,10 +95,17 @@ def measure_batch(segmentation_store: str | Path, out: str | Path, pixel_size_mm
             rsml_tmp = stack.enter_context(atomic_path(rsml_dir))
             rsml_tmp.mkdir(parents=True)
 
+        def inside(traits: dict, shape: tuple[int, int]) -> dict:
+            # measure() divides by the whole image's area; the margin holds no root by construction
+            h, w = shape
+            inner = (h - 2 * border_px) * (w - 2 * border_px)
+            return {**traits, "root_length_density_mm_per_mm2":
+                    traits["root_length_density_mm_per_mm2"] * (h * w) / inner}
+
         def one(image_id: str) -> tuple[dict, pd.DataFrame | None]:
-            mask = root[image_id]["mask"][:]
+            mask = clear_border(root[image_id]["mask"][:], border_px)
             if not want_branches:
-                return {"image_id": image_id, **measure(mask, pixel_size_mm, **opts)}, None
+                return {"image_id": image_id, **inside(measure(mask, pixel_size_mm, **opts), mask.shape)}, None
             result = measure_all(mask, pixel_size_mm, **opts)
             table = result.branches
             if rsml_tmp is not None:
@@ -106,7 +115,7 @@ def measure_batch(segmentation_store: str | Path, out: str | Path, pixel_size_mm
                            image_name=files[image_id], file_key=image_id,
                            pixel_size_mm=pixel_size_mm)
             table.insert(0, "image_id", image_id)
-            return {"image_id": image_id, **result.traits}, table
+            return {"image_id": image_id, **inside(result.traits, mask.shape)}, table
 
         results = _run_threads(one, image_ids, threads, progress,
                                desc=f"traits {Path(segmentation_store).stem}")

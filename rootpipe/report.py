@@ -260,6 +260,7 @@ def methods(segment_attrs: list[dict], config: dict, timecourse: bool = True) ->
                  f"objects under {s.get('min_object_area_px')} px removed.")
     traits, track = config.get("traits") or {}, config.get("track") or {}
     rows += [("pixel size (mm)", f"{pixel:g}"),
+             *([("image border left out (px)", config["border_px"])] if config.get("border_px") else []),
              *((f"traits: {k}", v) for k, v in sorted(traits.items())),
              *((f"track: {k}", v) for k, v in sorted(track.items()) if timecourse)]
     text.append(f"Root length, diameter and tip counts were measured on the masks' skeletons at "

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .atomic import atomic_path, write_table
 from .columns import GROWTH_COLUMNS, MANIFEST_COLUMNS, ROOT_COLUMNS, SUMMARY_QUANTITIES
-from .traits import skeleton_length_map
+from .traits import clear_border, skeleton_length_map
 
 
 def register(reference: np.ndarray, moving: np.ndarray, method: str = "translation") -> dict:
@@ -482,6 +482,9 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
     results = Path(config["results_dir"])
     settings = {k: v for k, v in config["track"].items() if k not in ("group_by", "smoothing_window")}
     settings["pixel_size_mm"] = pixel_size_mm(config)
+    border_px = config.get("border_px") or 0
+    if border_px:  # in the series' signatures only when set: campaigns without it keep their cache
+        settings["border_px"] = border_px
     traits = pd.read_parquet(traits_path)
     meta = series_metadata(traits, config.get("timestamp_fields", []))
     per_series = list(meta.columns.drop("series"))
@@ -529,7 +532,7 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
         else:
             reference = lambda i: read_probability(store(i), i).astype(np.float32) / 255
         state = {}
-        table, roots = track_series(frames, lambda i: read_mask(store(i), i), reference,
+        table, roots = track_series(frames, lambda i: clear_border(read_mask(store(i), i), border_px), reference,
                                     settings["pixel_size_mm"], settings["tolerance_px"],
                                     settings["max_shift_px"], settings["registration"],
                                     settings["min_quality"], resume=resume, state=state)

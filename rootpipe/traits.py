@@ -1835,6 +1835,23 @@ def measure_all(mask, pixel_size_mm=1.0,
                        _branch_paths(a))
 
 
+def clear_border(mask: np.ndarray, border_px: int) -> np.ndarray:
+    """``mask`` with ``border_px`` pixels along every edge set to background (a copy when any is).
+
+    Parameters
+    ----------
+    mask : 2-D array, root = nonzero.
+    border_px : width of the margin left out, px (0: ``mask`` itself).
+    """
+    if border_px <= 0:
+        return mask
+    if 2 * border_px >= min(mask.shape):
+        raise ValueError(f"border_px {border_px} leaves nothing of a {mask.shape[0]} x {mask.shape[1]} px image")
+    out = np.zeros_like(mask)
+    out[border_px:-border_px, border_px:-border_px] = mask[border_px:-border_px, border_px:-border_px]
+    return out
+
+
 def measure(mask, pixel_size_mm=1.0,
             diameter_classes_mm=DEFAULT_DIAMETER_CLASSES_MM, *,
             min_object_area_mm2=0.0, fill_holes_area_mm2=0.0,

@@ -735,3 +735,28 @@ def test_specks_alone_have_no_orientation():
     dots[5, 5] = dots[15, 20] = dots[25, 8] = True
     t = traits.measure(dots, 0.1)
     assert t["total_length_mm"] > 0 and np.isnan(t["mean_orientation_deg"]) and np.isnan(t["steep_angle_fraction"])
+
+
+def test_a_frame_along_the_edges_is_left_out_with_border_px(tmp_path):
+    import zarr
+
+    from rootpipe.measure import measure_batch
+
+    mask = np.zeros((200, 300), bool)
+    mask[60:140, 148:152] = True  # a root, 80 px long, well inside
+    frame = mask.copy()
+    frame[2:6, :], frame[-6:-2, :], frame[:, 2:6], frame[:, -6:-2] = True, True, True, True  # a case's rim
+    store = tmp_path / "seg.zarr"
+    root = zarr.open_group(store, mode="w")
+    root.attrs["rootpipe"] = {"images": ["root", "framed"]}
+    for image_id, m in (("root", mask), ("framed", frame)):
+        root.create_group(image_id).create_array("mask", data=m.astype(np.uint8))
+    whole = measure_batch(store, tmp_path / "a.parquet", 0.1, {}).set_index("image_id")
+    inner = measure_batch(store, tmp_path / "b.parquet", 0.1, {}, border_px=10).set_index("image_id")
+    assert whole.loc["framed", "total_length_mm"] > 3 * whole.loc["root", "total_length_mm"]  # the rim counted
+    assert inner.loc["framed", "total_length_mm"] == pytest.approx(whole.loc["root", "total_length_mm"])
+    # the density is over the 180 x 280 px inside the border
+    assert inner.loc["root", "root_length_density_mm_per_mm2"] == pytest.approx(
+        whole.loc["root", "root_length_density_mm_per_mm2"] * (200 * 300) / (180 * 280))
+    with pytest.raises(ValueError, match="border_px 100 leaves nothing of a 200 x 300 px image"):
+        traits.clear_border(mask, 100)

@@ -158,6 +158,22 @@ def test_report_by_hand_reads_the_stores_beside_its_manifest(first_run, tmp_path
     assert html.count("data:image/jpeg;base64") >= N_SERIES * 2
 
 
+def test_a_border_left_out_measures_and_tracks_again_without_segmenting(first_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(first_run[0], run, symlinks=True)
+    before = pd.read_parquet(run / "results/traits.parquet").set_index("image_id")["total_length_mm"]
+    settings = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**settings, "border_px": 0}))  # the default: nothing
+    assert "Nothing to be done" in rootpipe(run, "run", "--configfile", "config.yaml", "-n").stdout
+    (run / "config.yaml").write_text(yaml.safe_dump({**settings, "border_px": 300}))
+    counts = job_counts(rootpipe(run, "run", "--configfile", "config.yaml", "-n").stdout)
+    assert "segment" not in counts and "tile" not in counts and counts["traits"] >= 1 and counts["track"] == 1
+    rootpipe(run, "run", "--configfile", "config.yaml")
+    after = pd.read_parquet(run / "results/traits.parquet").set_index("image_id")["total_length_mm"]
+    assert (after < before).all()  # 300 px of a 1024 x 768 image's edges hold roots too
+    assert "image border left out (px)" in (run / "results/report.html").read_text()
+
+
 def test_lengths_agree_with_the_generator_truth(first_run, campaign):
     run, _ = first_run
     traits = pd.read_parquet(run / "results/traits.parquet")

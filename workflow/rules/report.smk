@@ -9,7 +9,8 @@ rule report:
     output:
         f"{RESULTS}/report.html",
     params:
-        config=settings("report", "traits", "track", "results_dir", "pixel_size_mm", "dpi"),
+        config=settings("report", "traits", "track", "results_dir", "pixel_size_mm", "dpi",
+                        *(["border_px"] if config.get("border_px") else [])),
     benchmark:
         f"{RESULTS}/benchmarks/report.tsv",
     log:

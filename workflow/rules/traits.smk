@@ -6,7 +6,8 @@ rule traits:
         branches=f"{RESULTS}/branches/{{batch}}.parquet",
         rsml=(directory(f"{RESULTS}/rsml/{{batch}}") if config["traits"]["rsml"] else []),
     params:
-        config=settings("traits", "pixel_size_mm", "dpi"),
+        # border_px only when set: campaigns measured before it existed keep their traits
+        config=settings("traits", "pixel_size_mm", "dpi", *(["border_px"] if config.get("border_px") else [])),
         rsml=lambda wildcards, output: f"--rsml {shlex.quote(output.rsml)}" if config["traits"]["rsml"] else "",
     threads: 2
     resources:
