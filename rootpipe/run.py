@@ -125,12 +125,13 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
             return 128 + stopped[0]
     if status == 0 and not dry:
         report = results / "report.html"
-        if report.exists() and report.stat().st_mtime >= started - 1:
+        reported = report.exists() and report.stat().st_mtime >= started - 1
+        if reported:
             print(f"rootpipe run: done. Report: {report.resolve()}")
         manifest = results / "manifest.parquet"
         if manifest.exists() and manifest.stat().st_mtime >= started - 1:  # ingest ran this time
             _say_ingest(results)
-        for note in notes:  # again at the end, where they are read: Snakemake's log came between
+        for note in notes if reported else []:  # again at the end of a whole run, where they are read
             print(f"rootpipe run: note: {note}")
     return status
 
