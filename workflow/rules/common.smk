@@ -44,11 +44,17 @@ def per_batch(pattern):
     return lambda wildcards: expand(pattern, batch=batches())
 
 
+#: keys added after campaigns existed: left out of a slice while unset (null or 0), so the
+#: rules of a campaign made before them keep their params and are not run again
+ADDED_LATER = {"bit_depth", "border_px"}
+
+
 def settings(*keys):
     """The config slice a rule's output depends on, as a shell-quoted JSON argument.
 
     Passed as a param, so changing it re-runs exactly the rules that use it. A
     function, because a plain string's braces would be read as wildcards.
     """
-    value = shlex.quote(json.dumps({k: config[k] for k in keys}, sort_keys=True))
+    value = shlex.quote(json.dumps({k: config[k] for k in keys if k not in ADDED_LATER or config.get(k)},
+                                   sort_keys=True))
     return lambda wildcards: value

@@ -9,8 +9,7 @@ rule report:
     output:
         f"{RESULTS}/report.html",
     params:
-        config=settings("report", "traits", "track", "results_dir", "pixel_size_mm", "dpi",
-                        *(["border_px"] if config.get("border_px") else [])),
+        config=settings("report", "traits", "track", "results_dir", "pixel_size_mm", "dpi", "border_px"),
     benchmark:
         f"{RESULTS}/benchmarks/report.tsv",
     log:

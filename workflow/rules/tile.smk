@@ -4,8 +4,7 @@ rule tile:
     output:
         directory(f"{RESULTS}/images/{{batch}}.zarr"),
     params:
-        # bit_depth only once set: campaigns tiled before the key existed keep their tiles.
-        config=settings("tile", "pixel_size_mm", "dpi", *(["bit_depth"] if config.get("bit_depth") else [])),
+        config=settings("tile", "pixel_size_mm", "dpi", "bit_depth"),
     threads: 2
     resources:
         # A retry after running out of memory asks for more.

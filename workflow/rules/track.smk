@@ -11,7 +11,7 @@ rule track:
         csv=[f"{RESULTS}/growth.csv", f"{RESULTS}/roots.csv", f"{RESULTS}/growth_summary.csv"],
     params:
         config=settings("track", "results_dir", "pixel_size_mm", "dpi", "series_fields", "timestamp_fields",
-                        *(["border_px"] if config.get("border_px") else [])),
+                        "border_px"),
         # Layout of the tables: raising it re-runs track (series come from its cache) on campaigns
         # whose tables an older rootpipe wrote (2: imaging_round).
         tables=2,

@@ -6,8 +6,7 @@ rule traits:
         branches=f"{RESULTS}/branches/{{batch}}.parquet",
         rsml=(directory(f"{RESULTS}/rsml/{{batch}}") if config["traits"]["rsml"] else []),
     params:
-        # border_px only when set: campaigns measured before it existed keep their traits
-        config=settings("traits", "pixel_size_mm", "dpi", *(["border_px"] if config.get("border_px") else [])),
+        config=settings("traits", "pixel_size_mm", "dpi", "border_px"),
         rsml=lambda wildcards, output: f"--rsml {shlex.quote(output.rsml)}" if config["traits"]["rsml"] else "",
     threads: 2
     resources:
