@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 from pathlib import Path
 
@@ -69,19 +70,60 @@ def load_schema() -> dict:
         return yaml.safe_load(fh)
 
 
+#: most values (list items and keys, counted as written out) a config may hold; YAML aliases
+#: can make a few lines stand for billions, which any message quoting them would spell out
+MAX_CONFIG_ITEMS = 10_000
+
+
+def check_values(config: dict) -> None:
+    """Refuse non-finite numbers anywhere in ``config``, and structures too large to be settings.
+
+    JSON Schema's ``minimum`` and ``maximum`` let NaN through (every comparison with it is
+    false), and ``.inf`` passes a minimum: either would reach the tables as NaN or zeros.
+    """
+    sizes: dict[int, int] = {}
+
+    def walk(value, path: str) -> int:
+        if id(value) in sizes:  # an alias: counted as written out, walked once
+            return sizes[id(value)]
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"invalid rootpipe configuration:\n  {path or '(top level)'}: {value} is not a "
+                             "finite number; give a number such as 0.05")
+        size = 1
+        if isinstance(value, dict):
+            size += sum(walk(v, f"{path}.{k}" if path else str(k)) for k, v in value.items())
+        elif isinstance(value, list):
+            size += sum(walk(v, f"{path}[{i}]") for i, v in enumerate(value))
+        if size > MAX_CONFIG_ITEMS:
+            raise ValueError(f"invalid rootpipe configuration:\n  {path or '(top level)'}: holds more than "
+                             f"{MAX_CONFIG_ITEMS} values (YAML aliases repeated into each other?); a setting "
+                             "is a number, a word or a short list")
+        if isinstance(value, (dict, list)):
+            sizes[id(value)] = size
+        return size
+
+    walk(config, "")
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
 def validate(config: dict) -> dict:
     """Validate ``config`` in place, fill defaults, and return it.
 
     Raises
     ------
     ValueError
-        Naming the offending key and what the schema expects.
+        Naming the offending key and what the schema expects (values quoted shortened).
     """
+    check_values(config)
     schema = load_schema()
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.path))
     if errors:
-        lines = [f"  {'.'.join(map(str, e.path)) or '(top level)'}: {e.message}" for e in errors]
+        lines = [f"  {'.'.join(map(str, e.path)) or '(top level)'}: {_short(e.message)}" for e in errors[:10]]
+        lines += [f"  ... and {len(errors) - 10} more"] if len(errors) > 10 else []
         raise ValueError("invalid rootpipe configuration:\n" + "\n".join(lines))
     try:
         pattern = re.compile(config["filename_pattern"])

@@ -46,6 +46,42 @@ def read_image(path: str | Path) -> np.ndarray:
     return _check_shape(np.asarray(array))
 
 
+def declared_size(path: str | Path) -> tuple[int, int]:
+    """(height, width) px an image file declares in its header, without decoding any pixel.
+
+    For a TIFF, the page :func:`read_image` would read (the largest).
+    """
+    path = Path(path)
+    try:
+        if path.suffix.lower() in TIFF_SUFFIXES:
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                page = max(tif.pages, key=lambda p: p.imagelength * p.imagewidth)
+                return int(page.imagelength), int(page.imagewidth)
+        from PIL import Image
+
+        Image.MAX_IMAGE_PIXELS = None
+        with Image.open(path) as im:
+            return int(im.size[1]), int(im.size[0])
+    except Exception as exc:  # the decoder's reason, as read_image gives it
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnreadableImage(f"cannot decode: {reason}") from exc
+
+
+def check_declared_size(path: str | Path, max_megapixels: float) -> None:
+    """Refuse an image whose header declares more than ``max_megapixels`` (UnreadableImage).
+
+    A few hundred bytes of PNG can declare 40,000 x 40,000 px: decoded, 4.8 GB. The limit is
+    checked before decoding, so such a file costs nothing but its rejection.
+    """
+    h, w = declared_size(path)
+    if h * w > max_megapixels * 1e6:
+        raise UnreadableImage(f"image declares {w} x {h} px ({h * w / 1e6:.0f} MP), over max_image_megapixels "
+                              f"({max_megapixels:g} MP): raise max_image_megapixels in the config if it is a real "
+                              "capture and the jobs' memory allows (about 4 bytes per pixel in the tile job)")
+
+
 def _read_pil(path: Path) -> np.ndarray:
     """JPEG, PNG and the rest of what Pillow reads, turned as the EXIF orientation says."""
     from PIL import Image
@@ -54,6 +90,9 @@ def _read_pil(path: Path) -> np.ndarray:
     # bigger, and the files are the campaign's own.
     Image.MAX_IMAGE_PIXELS = None
     with Image.open(path) as im:
+        frames = getattr(im, "n_frames", 1)
+        if frames > 1:  # as a TIFF stack: which frame is the capture is not ours to guess
+            raise UnreadableImage(f"an animation of {frames} frames ({im.format}): save one image per file")
         im.load()  # raises on truncated data, unlike Image.open alone
         orientation = im.getexif().get(EXIF_ORIENTATION, 1)
         if _png_colour_depth(path) == 16:
@@ -165,9 +204,25 @@ def _check_shape(array: np.ndarray) -> np.ndarray:
     if array.dtype.kind not in "uib" and array.dtype.kind != "f":
         raise UnreadableImage(f"unsupported pixel type {array.dtype}")
     if array.dtype.kind == "f" and not np.isfinite(array).all():
-        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        finite = np.isfinite(array)
+        bad = int(np.count_nonzero(~(finite.all(axis=-1) if array.ndim == 3 else finite)))  # pixels, not values
         raise UnreadableImage(f"{bad} pixels are NaN or infinite: export the image without them")
     return array
+
+
+def transparency_reason(array: np.ndarray, white: float) -> str | None:
+    """Why an image with an alpha channel cannot be measured as it is, or None.
+
+    What lies under transparent pixels is not what a viewer shows (often black, which a
+    segmenter reads as soil or as roots); flattening it silently would measure hidden pixels.
+    """
+    if array.ndim != 3 or array.shape[-1] not in (2, 4):
+        return None
+    hidden = int(np.count_nonzero(array[..., -1] < white / 2))
+    if not hidden:
+        return None
+    return (f"{hidden} pixels ({hidden / (array.shape[0] * array.shape[1]):.1%}) are transparent: what lies "
+            "under them is not the picture; export the image without transparency (flattened)")
 
 
 def white_level(array: np.ndarray) -> float:

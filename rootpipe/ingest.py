@@ -9,9 +9,10 @@ from __future__ import annotations
 import filecmp
 import hashlib
 import os
-import re
+import stat
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ import pandas as pd
 from .atomic import atomic_path, write_table, write_text_if_changed
 from .columns import MANIFEST_COLUMNS, RESULT_COLUMNS
 from .config import check_filename_fields, check_input_dir
-from .decode import UnreadableImage, read_image, white_level
+from .decode import UnreadableImage, check_declared_size, read_image, transparency_reason, white_level
 
 ACCEPTED, REJECTED = "accepted", "rejected"
 BATCH_COLUMNS = ["image_id", "path", "series", "timestamp"]
@@ -33,7 +34,7 @@ FILE_COLUMNS = set(MANIFEST_COLUMNS) - {"series", "session"}
 CHECKS_CACHE = Path("cache") / "ingest_checks.parquet"
 #: version of check_file's verdicts; bump it when they change (as when blank captures became
 #: rejections), so that cached checks of an earlier version are made again, once
-CHECK_VERSION = 4
+CHECK_VERSION = 5
 #: images with a side shorter than this (px) are rejected: thumbnails and icons, not captures
 MIN_SIDE_PX = 32
 
@@ -41,18 +42,27 @@ MIN_SIDE_PX = 32
 def scan(input_dir: str | Path, extensions) -> pd.DataFrame:
     """List candidate image files below ``input_dir``.
 
+    No entry stops the listing: a name that is not UTF-8, a link that loops or leads nowhere
+    gets a ``scan_reason`` (the file is then rejected with it, never opened), and a folder
+    that cannot be listed is named in a warning.
+
     Returns
     -------
     DataFrame
         ``path`` (relative to the working directory, as ``input_dir`` was given),
-        ``file`` (name), ``size_bytes``, ``mtime_ns``; sorted by path.
+        ``file`` (name), ``size_bytes``, ``mtime_ns``, ``scan_reason``; sorted by path.
     """
     input_dir = check_input_dir(input_dir)
     # "png" and ".png" alike; a suffix of several dots (".ome.tif") matches the name's end
     wanted = tuple(sorted({"." + e.strip().lstrip(".").lower() for e in extensions}))
     rows = []
     seen = set()  # real folders walked: a link back up the tree must not loop
-    for root, dirs, files in os.walk(input_dir, followlinks=True):
+
+    def unlisted(exc: OSError) -> None:
+        print(f"ingest: warning: cannot list folder {printable(exc.filename)} ({exc.strerror}): the images in "
+              "it are left out; make it readable (chmod) or move them out of input_dir", flush=True)
+
+    for root, dirs, files in os.walk(input_dir, followlinks=True, onerror=unlisted):
         seen.add(os.path.realpath(root))
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")
                          and os.path.realpath(os.path.join(root, d)) not in seen)
@@ -60,13 +70,24 @@ def scan(input_dir: str | Path, extensions) -> pd.DataFrame:
             if name.startswith(".") or not name.lower().endswith(wanted):
                 continue
             full = os.path.join(root, name)
+            reason = None
             try:
                 st = os.stat(full)
-            except FileNotFoundError:  # a broken link: recorded as rejected by check_file
+            except OSError as exc:  # a broken or looping link, a folder denied: rejected with the reason
                 st = os.lstat(full)
-            rows.append((Path(root, name).as_posix(), name, st.st_size, st.st_mtime_ns))
-    frame = pd.DataFrame(rows, columns=["path", "file", "size_bytes", "mtime_ns"])
+                reason = f"cannot read: {exc.strerror}{_link_note(full)}"
+            if printable(full) != full:
+                reason = ("the file name is not valid UTF-8 (shown with \\x escapes): rename it, e.g. "
+                          "with convmv, so that tables and reports can name it")
+            rows.append((Path(printable(root), printable(name)).as_posix(), printable(name), st.st_size,
+                         st.st_mtime_ns, reason))
+    frame = pd.DataFrame(rows, columns=["path", "file", "size_bytes", "mtime_ns", "scan_reason"])
     return frame.sort_values("path", ignore_index=True)
+
+
+def printable(name: str) -> str:
+    """A file name as text that tables can hold: bytes that are not UTF-8 written as ``\\xNN``."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def parse_names(files: pd.DataFrame, pattern: str, series_fields, timestamp_fields,
@@ -79,10 +100,7 @@ def parse_names(files: pd.DataFrame, pattern: str, series_fields, timestamp_fiel
     """
     check_filename_fields({"filename_pattern": pattern, "series_fields": series_fields,
                            "timestamp_fields": timestamp_fields})
-    regex = re.compile(pattern)
-    groups = files["file"].str.extract(regex)
-    if groups.empty:
-        groups = pd.DataFrame(index=files.index, columns=list(regex.groupindex))
+    groups = match_names(files["file"], pattern)
     out = pd.concat([files, groups.astype("object")], axis=1)
     matched = groups.notna().any(axis=1) if len(groups.columns) else pd.Series(False, index=files.index)
     out["reason"] = np.where(matched, None, f"file name does not match filename_pattern {pattern!r}")
@@ -111,6 +129,34 @@ def parse_names(files: pd.DataFrame, pattern: str, series_fields, timestamp_fiel
     return out
 
 
+#: seconds one file name may take to match ``filename_pattern``
+MATCH_TIMEOUT_S = 1.0
+
+
+def match_names(names: pd.Series, pattern: str) -> pd.DataFrame:
+    """The named groups of ``pattern`` searched in each name (NaN where it does not match).
+
+    Matching is bounded in time: a pattern with nested quantifiers such as ``(a|aa)+`` can
+    backtrack for hours on one name, so a name that takes longer than ``MATCH_TIMEOUT_S``
+    stops ingest with a message naming the pattern and the name.
+    """
+    import regex  # re cannot be interrupted; the regex module takes a timeout
+
+    compiled = regex.compile(pattern)
+    fields = list(compiled.groupindex)
+    rows = []
+    for name in names:
+        try:
+            found = compiled.search(name, timeout=MATCH_TIMEOUT_S)
+        except TimeoutError:
+            raise ValueError(f"invalid rootpipe configuration:\n  filename_pattern {pattern!r} took over "
+                             f"{MATCH_TIMEOUT_S:g} s to match the file name {name!r}: it backtracks without end "
+                             "(a repeated group that can match the same text in several ways, such as (a|aa)+ "
+                             "or (\\w+_?)+). Write each field once, e.g. (?P<tube>T\\d+)_(?P<date>\\d{8})") from None
+        rows.append(found.groupdict() if found else dict.fromkeys(fields))
+    return pd.DataFrame(rows, index=names.index, columns=fields, dtype=object)
+
+
 def parse_timestamps(stamp: pd.Series, timestamp_format: str | None) -> pd.Series:
     """Timestamps of file-name text; NaT where it cannot be read.
 
@@ -128,33 +174,66 @@ def parse_timestamps(stamp: pd.Series, timestamp_format: str | None) -> pd.Serie
         return pd.to_datetime(pd.Series([one(v) for v in stamp], index=stamp.index, dtype=object))
 
 
-def check_file(path: str) -> dict:
+def check_file(path: str, max_megapixels: float | None = None) -> dict:
     """Decode one file fully and hash its bytes.
+
+    Only regular files are opened for reading: a named pipe would block, a device
+    (a link to /dev/zero) never end. Images declaring more than ``max_megapixels``
+    are rejected from their header, before any pixel is decoded.
 
     Returns
     -------
     dict
         The ``CHECK_COLUMNS`` values for this file.
     """
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:  # a broken link, a file deleted or unreadable since the scan
-        target = f" (a link to {os.readlink(path)}, which does not exist)" if os.path.islink(path) else ""
-        return dict(status=REJECTED, reason=f"cannot read: {exc.strerror}{target}", content_hash=None,
+    def rejected(reason, digest=None):
+        return dict(status=REJECTED, reason=reason, content_hash=digest,
                     height_px=None, width_px=None, channels=None, dtype=None, bit_depth=None)
+
+    try:
+        # O_NONBLOCK: opening a FIFO for reading must not wait for a writer; fstat then says what it is.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return rejected(f"not a regular file ({_file_kind(st.st_mode)}): only image files are read")
+            with os.fdopen(os.dup(fd), "rb") as fh:
+                data = fh.read()
+        finally:
+            os.close(fd)
+    except OSError as exc:  # a broken link, a file deleted or unreadable since the scan
+        return rejected(f"cannot read: {exc.strerror}{_link_note(path)}")
     digest = hashlib.blake2b(data, digest_size=4).hexdigest()
     try:
+        if max_megapixels and data:  # an empty file gets read_image's own reason
+            check_declared_size(path, max_megapixels)
         array = read_image(path)
     except UnreadableImage as exc:
-        return dict(status=REJECTED, reason=str(exc), content_hash=digest,
-                    height_px=None, width_px=None, channels=None, dtype=None, bit_depth=None)
+        return rejected(str(exc), digest)
     white = white_level(array)  # one pass over the pixels for both uses
-    blank = size_reason(array) or blank_reason(array, white)
+    blank = size_reason(array) or transparency_reason(array, white) or blank_reason(array, white)
     return dict(status=REJECTED if blank else ACCEPTED, reason=blank, content_hash=digest,
                 height_px=array.shape[0], width_px=array.shape[1],
                 channels=1 if array.ndim == 2 else array.shape[2], dtype=str(array.dtype),
                 # the bits the image is scaled to 8 bits from (None for float images)
                 bit_depth=None if array.dtype.kind == "f" else int(white).bit_length())
+
+
+def _link_note(path: str) -> str:
+    """`` (a link to X[, which does not exist])`` for a symbolic link, else nothing."""
+    if not os.path.islink(path):
+        return ""
+    link = os.readlink(path)
+    target = os.path.join(os.path.dirname(path), link)
+    return f" (a link to {printable(link)}{'' if os.path.lexists(target) else ', which does not exist'})"
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return kind
+    return "not a file"
 
 
 def size_reason(array: np.ndarray) -> str | None:
@@ -187,11 +266,12 @@ def blank_reason(array: np.ndarray, white: float | None = None) -> str | None:
 
 
 def check_files(files: pd.DataFrame, previous: pd.DataFrame | None, threads: int = 1,
-                progress: bool = False) -> pd.DataFrame:
+                progress: bool = False, max_megapixels: float | None = None) -> pd.DataFrame:
     """Decode-check every file that is new or changed since ``previous``.
 
     Unchanged files (same path, size and mtime) keep their earlier result:
-    re-ingesting a campaign of 100 000 images only decodes the new ones.
+    re-ingesting a campaign of 100 000 images only decodes the new ones. Files the
+    scan gave a ``scan_reason`` are rejected with it, unopened.
     """
     key = CHECK_KEY
     known = pd.DataFrame(columns=key + CHECK_COLUMNS)
@@ -202,12 +282,19 @@ def check_files(files: pd.DataFrame, previous: pd.DataFrame | None, threads: int
     # manifest's bytes, and Snakemake then re-runs collect, track and report for nothing.
     for column in CHECK_COLUMNS:
         merged[column] = merged[column].astype("object")
+    if "scan_reason" in merged:
+        unopened = merged["scan_reason"].notna()
+        merged.loc[unopened, CHECK_COLUMNS] = None
+        merged.loc[unopened, "status"] = REJECTED
+        merged.loc[unopened, "reason"] = merged.loc[unopened, "scan_reason"]
+        merged = merged.drop(columns="scan_reason")
     todo = merged.index[merged["status"].isna()]
     if len(todo):
         from tqdm import tqdm
 
         with ThreadPoolExecutor(max(1, threads)) as pool:
-            results = list(tqdm(pool.map(check_file, merged.loc[todo, "path"]), total=len(todo),
+            results = list(tqdm(pool.map(partial(check_file, max_megapixels=max_megapixels),
+                                         merged.loc[todo, "path"]), total=len(todo),
                                 desc="ingest: checking images", unit="img", disable=not progress))
         checked = pd.DataFrame(results, index=todo)
         for column in CHECK_COLUMNS:
@@ -356,8 +443,10 @@ def _build(config, previous, threads, progress, batches=None) -> tuple[pd.DataFr
     parsed = parse_names(files, config["filename_pattern"], config["series_fields"],
                          config["timestamp_fields"], config["timestamp_format"])
     name_reason = parsed.pop("reason")
-    manifest = check_files(parsed, previous, threads=threads, progress=progress)
-    checks = manifest[CHECK_KEY + CHECK_COLUMNS].assign(check_version=CHECK_VERSION)
+    manifest = check_files(parsed, previous, threads=threads, progress=progress,
+                           max_megapixels=config["max_image_megapixels"])
+    checks = manifest[CHECK_KEY + CHECK_COLUMNS].assign(check_version=CHECK_VERSION,
+                                                        max_image_megapixels=config["max_image_megapixels"])
     # A file-name problem outranks a decode result: the file cannot be placed in time.
     bad_name = name_reason.notna().to_numpy()
     manifest.loc[bad_name, "status"] = REJECTED
@@ -459,11 +548,7 @@ def run(config: dict, threads: int = 1, progress: bool = True) -> pd.DataFrame:
     """The ingest stage: build the manifest incrementally and write its outputs."""
     results_dir = Path(config["results_dir"])
     cache = results_dir / CHECKS_CACHE
-    previous = pd.read_parquet(cache) if cache.exists() else None
-    if previous is not None and not previous.get("check_version", pd.Series([0])).eq(CHECK_VERSION).all():
-        print("ingest: the cached image checks were made by an earlier rootpipe; checking every image "
-              "again, once", flush=True)
-        previous = None
+    previous = read_checks_cache(cache, config["max_image_megapixels"])
     manifest, checks = _build(config, previous, threads, progress, batches=previous_batches(results_dir))
     cache.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(cache) as tmp:
@@ -485,6 +570,31 @@ def run(config: dict, threads: int = 1, progress: bool = True) -> pd.DataFrame:
         if warning:
             print(f"ingest: warning: {warning}", flush=True)
     return manifest
+
+
+def read_checks_cache(cache: Path, max_megapixels: float) -> pd.DataFrame | None:
+    """The decode checks of the last run, or None when there are none to trust.
+
+    A cache is only a saving: one that cannot be read (truncated by a full disk, say), or
+    made by an earlier rootpipe or under another size limit, is set aside and every image
+    checked again, once.
+    """
+    if not cache.exists():
+        return None
+    try:
+        previous = pd.read_parquet(cache)
+    except Exception as exc:  # pyarrow's errors for a damaged file are of several kinds
+        print(f"ingest: the cache {cache} cannot be read ({str(exc).splitlines()[0][:200]}); checking every "
+              "image again, once", flush=True)
+        return None
+    if not previous.get("check_version", pd.Series([0])).eq(CHECK_VERSION).all():
+        print("ingest: the cached image checks were made by an earlier rootpipe; checking every image "
+              "again, once", flush=True)
+        return None
+    if not previous.get("max_image_megapixels", pd.Series([None])).eq(max_megapixels).all():
+        print("ingest: max_image_megapixels changed; checking every image again, once", flush=True)
+        return None
+    return previous
 
 
 def partly_parsed(manifest: pd.DataFrame, timestamp_format: str | None) -> str | None:

@@ -86,6 +86,11 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
         if not dry and _locks_name(state / "locks", results):
             print("rootpipe run: clearing the lock of an earlier run that was killed", file=sys.stderr)
             subprocess.run(base + ["--unlock"], env=env, check=False, capture_output=True)
+        for damaged in damaged_tables(results):
+            print(f"rootpipe run: {damaged} cannot be read (truncated?); "
+                  f"{'it would be made again' if dry else 'it is made again'}", file=sys.stderr)
+            if not dry:
+                damaged.unlink()
         # Ingest is cheap and incremental; forcing it is how new images in
         # sub-folders (which do not touch the top folder's mtime) are found.
         # The train target reads annotations, not the campaign: forcing ingest would pull it in.
@@ -245,6 +250,42 @@ def _say_ingest(results: Path) -> None:
               f"{results / 'logs' / 'ingest.log'}")
 
 
+def damaged_tables(results: Path) -> list[Path]:
+    """The parquet tables under ``results`` whose footer cannot be read.
+
+    Snakemake takes a file that exists for a finished output: a table truncated by a full
+    disk or a copy cut short would stop every later run that reads it. Deleted, it is made
+    again by its rule (and what depends on it is brought up to date). The footer alone is
+    read: about a millisecond a file.
+    """
+    import pyarrow.parquet as pq
+
+    damaged = []
+    for path in sorted(results.rglob("*.parquet")) if results.is_dir() else []:
+        if ".zarr" in path.parts[-2] or not path.is_file():
+            continue
+        try:
+            pq.read_metadata(path)
+        except Exception:  # pyarrow raises several kinds for a damaged file
+            damaged.append(path)
+    return damaged
+
+
+def check_model(config: dict) -> None:
+    """Load the campaign's model as a segment job would (header, sizes, shapes, finite weights), so
+    a broken checkpoint is refused in one line before any image is tiled, not in every segment job.
+    The train target's own model, not yet written, is left to it."""
+    from .segment import model_path
+    from .segment.checkpoint import load
+
+    path = model_path(config["segment"])
+    if path.exists():
+        try:
+            load(path)
+        except ValueError as exc:
+            raise ValueError(f"segment.checkpoint: {exc}") from None
+
+
 def _checked_results_dir(configfile: str | None, check_input: bool = True) -> tuple[Path, list[str]]:
     """The campaign's results_dir, after the config's own checks (ValueError or FileNotFoundError),
     and notes on settings left at defaults that a campaign should look at."""
@@ -261,6 +302,8 @@ def _checked_results_dir(configfile: str | None, check_input: bool = True) -> tu
             raise FileNotFoundError(f"metadata_csv {metadata} does not exist (paths are relative to the folder "
                                     f"rootpipe runs in, {Path.cwd()}): give the table's path, or set "
                                     "metadata_csv: null")
+    if config["segment"]["method"] == "unet":
+        check_model(config)
     notes = []
     if raw.get("pixel_size_mm") is None and not raw.get("dpi"):
         notes.append(f"{source} sets neither pixel_size_mm nor dpi, so lengths use the default "

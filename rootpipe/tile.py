@@ -101,6 +101,28 @@ def _round_up(n: int, k: int) -> int:
     return -(-n // k) * k
 
 
+#: array attribute of rootpipe's stores: every chunk is stored, all-zero ones too (zarr leaves
+#: those out by default), so a chunk file that is missing is damage, never an empty region
+ALL_CHUNKS_STORED = "rootpipe_all_chunks_stored"
+EVERY_CHUNK = {"config": {"write_empty_chunks": True}, "attributes": {ALL_CHUNKS_STORED: True}}
+
+
+def checked(array: zarr.Array, store: str | Path, image_id: str) -> zarr.Array:
+    """``array``, after checking that none of its chunks is missing (ValueError naming the store).
+
+    zarr reads a missing chunk as zeros: a mask with a deleted chunk file would be measured as
+    an image with fewer roots, and growth would show a loss that never happened. Stores made
+    before rootpipe stored every chunk are not checked.
+    """
+    if array.attrs.get(ALL_CHUNKS_STORED):
+        missing = array.nchunks - array.nchunks_initialized
+        if missing:
+            raise ValueError(f"{store}: image {image_id} is missing {missing} of the {array.nchunks} chunks of "
+                             f"its {array.basename} array (files deleted or lost): delete {store} and run again; "
+                             "it is made anew from the images")
+    return array
+
+
 def create_banded(group: zarr.Group, name: str, shape: tuple[int, ...], chunk_px: int,
                   band_rows: int | None, dimension_names: tuple[str, ...]) -> zarr.Array:
     """An empty uint8 array of square ``chunk_px`` chunks over its last two axes.
@@ -116,7 +138,7 @@ def create_banded(group: zarr.Group, name: str, shape: tuple[int, ...], chunk_px
         rows = _round_up(band_rows, chunk[-2])
     shard = (*lead, rows, _round_up(w, chunk[-1]))
     return group.create_array(name, shape=shape, dtype=np.uint8, chunks=chunk, shards=shard,
-                              dimension_names=dimension_names, fill_value=0)
+                              dimension_names=dimension_names, fill_value=0, **EVERY_CHUNK)
 
 
 def write_sharded(group: zarr.Group, name: str, data: np.ndarray, chunk_px: int,
@@ -125,7 +147,7 @@ def write_sharded(group: zarr.Group, name: str, data: np.ndarray, chunk_px: int,
     lead = data.shape[:-2]
     chunk = (*lead, min(chunk_px, data.shape[-2]), min(chunk_px, data.shape[-1]))
     shard = (*lead, _round_up(data.shape[-2], chunk[-2]), _round_up(data.shape[-1], chunk[-1]))
-    group.create_array(name, data=data, chunks=chunk, shards=shard, dimension_names=dimension_names)
+    group.create_array(name, data=data, chunks=chunk, shards=shard, dimension_names=dimension_names, **EVERY_CHUNK)
 
 
 class BandWriter:
@@ -286,7 +308,7 @@ def read_image_level(store: str | Path, image_id: str, level: int = 0) -> np.nda
     """Read one pyramid level (the coarsest if ``level`` is beyond it) as (H, W, 3) uint8."""
     group = zarr.open_group(store, mode="r")[image_id]
     names = level_names(group)
-    return np.moveaxis(group[names[min(level, len(names) - 1)]][:], 0, -1)
+    return np.moveaxis(checked(group[names[min(level, len(names) - 1)]], store, image_id)[:], 0, -1)
 
 
 def level_names(group: zarr.Group) -> list[str]:

@@ -111,7 +111,7 @@ def test_unchanged_files_are_not_decoded_again(tmp_path, monkeypatch):
     ingest.run(config, progress=False)
     calls = []
     real = ingest.check_file
-    monkeypatch.setattr(ingest, "check_file", lambda p: calls.append(p) or real(p))
+    monkeypatch.setattr(ingest, "check_file", lambda p, **kw: calls.append(p) or real(p, **kw))
     new_image = np.random.default_rng(5).integers(0, 255, (32, 48, 3), dtype=np.uint8)
     write_png(tmp_path / "images/T01_L01_2026-05-15.png", new_image)
     ingest.run(config, progress=False)
@@ -166,7 +166,7 @@ def test_decode_checks_survive_a_deleted_manifest_and_name_rejections_do_not_go_
     (tmp_path / "results/manifest.parquet").unlink()
     calls = []
     real = ingest.check_file
-    monkeypatch.setattr(ingest, "check_file", lambda p: calls.append(p) or real(p))
+    monkeypatch.setattr(ingest, "check_file", lambda p, **kw: calls.append(p) or real(p, **kw))
     config["filename_pattern"] = r"(?P<tube>T\d+)[_-](?P<window>L\d+)[_-](?P<date>\d{4}-\d{2}-\d{2})"
     second = ingest.run(config, progress=False).set_index("file")
     assert calls == []
@@ -376,7 +376,7 @@ def test_a_shared_hash_is_not_taken_for_a_copy_unless_the_bytes_agree(tmp_path, 
     for stem in ("T02_L01_2026-05-01", "T02_L02_2026-05-01"):  # same size, different pixels
         tifffile.imwrite(tmp_path / f"images/{stem}.tif", rng.integers(0, 255, (32, 48, 3), dtype=np.uint8))
     real = ingest.check_file
-    monkeypatch.setattr(ingest, "check_file", lambda p: {**real(p), "content_hash": "0000beef"})  # a collision
+    monkeypatch.setattr(ingest, "check_file", lambda p, **kw: {**real(p, **kw), "content_hash": "0000beef"})  # a collision
     m = ingest.run(config, progress=False).set_index("file")
     assert (m.loc[["T02_L01_2026-05-01.tif", "T02_L02_2026-05-01.tif"], "status"] == "accepted").all()
 

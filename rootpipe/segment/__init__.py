@@ -17,7 +17,7 @@ import zarr
 
 from .. import __version__
 from ..atomic import atomic_path
-from ..tile import BAND_PX, BandWriter, create_banded, level_names
+from ..tile import BAND_PX, BandWriter, checked, create_banded, level_names
 from .tiling import predict_rows, predict_tiled
 
 
@@ -141,11 +141,11 @@ def remove_specks(mask: np.ndarray, min_object_area_px: int) -> np.ndarray:
 
 
 def read_probability(store: str | Path, image_id: str) -> np.ndarray:
-    return zarr.open_group(store, mode="r")[image_id]["probability"][:]
+    return checked(zarr.open_group(store, mode="r")[image_id]["probability"], store, image_id)[:]
 
 
 def read_mask(store: str | Path, image_id: str) -> np.ndarray:
-    return zarr.open_group(store, mode="r")[image_id]["mask"][:]
+    return checked(zarr.open_group(store, mode="r")[image_id]["mask"], store, image_id)[:]
 
 
 def _write_mask(array: zarr.Array, mask: np.ndarray, min_object_area_px: int, faint: np.ndarray | None) -> None:
@@ -194,7 +194,7 @@ def segment_batch(images_store: str | Path, out_store: str | Path, settings: dic
 
         for image_id in tqdm(image_ids, desc=f"segment {Path(out_store).stem}", unit="img",
                              disable=not progress):
-            level = images[image_id][level_names(images[image_id])[0]]
+            level = checked(images[image_id][level_names(images[image_id])[0]], images_store, image_id)
             h, w = level.shape[-2:]
             group = root.create_group(image_id)
             arrays = {name: create_banded(group, name, (h, w), 1024, band_px, ("y", "x"))

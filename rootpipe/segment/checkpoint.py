@@ -14,6 +14,18 @@ from pathlib import Path
 FORMAT = "rootpipe-checkpoint"
 HEADER_KEY = "rootpipe"
 DEFAULT_NORMALISATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+#: smp architectures a header may name: the segmentation networks, not any attribute of smp
+ARCHITECTURES = ("Unet", "UnetPlusPlus", "FPN", "Linknet", "MAnet", "PAN", "PSPNet", "DeepLabV3",
+                 "DeepLabV3Plus", "UPerNet", "Segformer", "DPT")
+#: model_kwargs a header may set, and the largest number any of them may hold (channels, depth)
+MODEL_KWARGS = ("decoder_channels", "encoder_depth", "decoder_attention_type", "decoder_use_norm",
+                "decoder_use_batchnorm", "decoder_pyramid_channels", "decoder_segmentation_channels",
+                "decoder_dropout", "upsampling", "decoder_merge_policy", "decoder_interpolation")
+MAX_KWARG_NUMBER = 1024
+#: largest header (characters) and weights (parameters) a checkpoint may have: the shipped model has
+#: about 5 million parameters; 200 million is a network far larger than any tile inference needs
+MAX_HEADER_CHARS = 1_000_000
+MAX_PARAMETERS = 200_000_000
 
 
 class NotACheckpoint(ValueError):
@@ -45,17 +57,59 @@ def read_header(path: str | Path) -> dict:
         raise NotACheckpoint(f"{path} is not a safetensors file ({exc}); {hint}") from None
     if HEADER_KEY not in metadata:
         raise NotACheckpoint(f"{path} has no rootpipe header; {hint}")
+    if len(metadata[HEADER_KEY]) > MAX_HEADER_CHARS:
+        raise NotACheckpoint(f"{path} has a rootpipe header of {len(metadata[HEADER_KEY])} characters; a real "
+                             f"one has a few hundred (at most {MAX_HEADER_CHARS})")
     try:
         header = json.loads(metadata[HEADER_KEY])
     except json.JSONDecodeError as exc:
         raise NotACheckpoint(f"{path} has a rootpipe header that is not valid JSON ({exc}); {hint}") from None
+    except RecursionError:
+        raise NotACheckpoint(f"{path} has a rootpipe header nested too deep to read; {hint}") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         found = header.get("format") if isinstance(header, dict) else type(header).__name__
         raise NotACheckpoint(f"{path} header format is {found!r}, not {FORMAT!r}")
     missing = [k for k in ("architecture", "encoder") if k not in header]
     if missing:
         raise NotACheckpoint(f"{path} header lacks {', '.join(missing)}; it cannot say which network to build")
+    problem = network_problem(header)
+    if problem:
+        raise NotACheckpoint(f"{path}: {problem}")
     return header
+
+
+def network_problem(header: dict) -> str | None:
+    """Why the network a header describes must not be built, or None.
+
+    Only segmentation architectures, a single output class, 1-4 input channels and the
+    model_kwargs :data:`MODEL_KWARGS` with numbers up to :data:`MAX_KWARG_NUMBER`: a header
+    asking for 8192-channel decoders would allocate gigabytes before anything is checked.
+    """
+    if header["architecture"] not in ARCHITECTURES:
+        return (f"architecture {str(header['architecture'])[:80]!r} is not one of the segmentation "
+                f"networks rootpipe builds ({', '.join(ARCHITECTURES)})")
+    if not isinstance(header["encoder"], str):
+        return "encoder is not a name"
+    if header.get("classes", 1) != 1 or header.get("in_channels", 3) not in (1, 2, 3, 4):
+        return "the network must have 1 output class and 1 to 4 input channels"
+    kwargs = header.get("model_kwargs") or {}
+    if not isinstance(kwargs, dict):
+        return "model_kwargs is not a mapping"
+    unknown = [k for k in kwargs if k not in MODEL_KWARGS]
+    if unknown:
+        return f"model_kwargs {unknown[:3]} are not settings rootpipe passes to a network ({', '.join(MODEL_KWARGS)})"
+
+    def numbers(value):
+        if isinstance(value, (list, tuple)):
+            if len(value) > 8:
+                return [MAX_KWARG_NUMBER + 1]
+            return [n for v in value for n in numbers(v)]
+        return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
+
+    big = [n for v in kwargs.values() for n in numbers(v) if not 0 <= n <= MAX_KWARG_NUMBER]
+    if big:
+        return f"model_kwargs hold {big[0]}, outside 0-{MAX_KWARG_NUMBER} (channels, depths)"
+    return None
 
 
 def describe(path: str | Path, header: dict) -> dict:
@@ -83,9 +137,10 @@ def build_model(header: dict):
     """An untrained smp network as the header describes it."""
     import segmentation_models_pytorch as smp
 
-    architecture = getattr(smp, header["architecture"], None)
-    if architecture is None:
-        raise ValueError(f"unknown smp architecture {header['architecture']!r}")
+    problem = network_problem(header)
+    if problem:
+        raise ValueError(problem)
+    architecture = getattr(smp, header["architecture"])
     if header["encoder"] not in smp.encoders.get_encoder_names():
         raise ValueError(f"unknown smp encoder {header['encoder']!r}; e.g. mobilenet_v2 (the shipped model), "
                          "resnet18, resnet34, efficientnet-b0 (segmentation_models_pytorch.encoders."
@@ -106,12 +161,26 @@ def load(path: str | Path, device="cpu"):
     """
     from safetensors.torch import load_file
 
+    import torch
+
     header = read_header(path)
-    model = build_model(header)
     state = load_file(str(path), device="cpu")
+    n = sum(t.numel() for t in state.values())
+    if n > MAX_PARAMETERS:
+        raise NotACheckpoint(f"{path} holds {n:,} weights, over {MAX_PARAMETERS:,}: not a tile segmentation network")
+    broken = [k for k, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if broken:  # NaN weights give an all-zero mask for every image, and exit 0
+        raise NotACheckpoint(f"{path} has weights that are NaN or infinite ({len(broken)} tensors, e.g. "
+                             f"{broken[0]}): the training diverged; use another checkpoint")
+    model = build_model(header)
     with warnings.catch_warnings():  # smp's own mismatch warning says "TRAIN the model": we refuse below
         warnings.simplefilter("ignore", UserWarning)
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        try:
+            missing, unexpected = model.load_state_dict(state, strict=False)
+        except RuntimeError as exc:  # size mismatch
+            reason = str(exc).strip().splitlines()
+            raise NotACheckpoint(f"{path} weights do not fit {header['architecture']}/{header['encoder']}: "
+                                 f"{(reason[1] if len(reason) > 1 else reason[0]).strip()[:300]}") from None
     if missing or unexpected:
         raise NotACheckpoint(f"{path} weights do not fit {header['architecture']}/"
                              f"{header['encoder']}: missing {missing[:3]}, unexpected {unexpected[:3]}")

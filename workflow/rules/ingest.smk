@@ -19,7 +19,7 @@ checkpoint ingest:
     params:
         config=settings("input_dir", "results_dir", "extensions", "filename_pattern",
                         "series_fields", "timestamp_fields", "timestamp_format",
-                        "metadata_csv", "batch_size", "bit_depth"),
+                        "metadata_csv", "batch_size", "bit_depth", "max_image_megapixels"),
     threads: 2
     benchmark:
         f"{RESULTS}/benchmarks/ingest.tsv",
