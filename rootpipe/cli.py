@@ -114,6 +114,29 @@ def cmd_train(a) -> None:
 
     if a.init and a.encoder:
         print(f"train: --encoder {a.encoder} ignored: the network is the --init checkpoint's", file=sys.stderr)
+    if not (a.pairs or a.folder or a.synthetic):
+        raise ValueError("train: give the training images: --pairs CSV, --folder F or --synthetic DIR")
+    if a.folder and (a.pairs or a.synthetic):
+        raise ValueError("train: --folder trains on that folder alone; --pairs and --synthetic combine")
+    tables, notes = {"train": [], "val": []}, []
+    if a.pairs:
+        datasets = a.dataset.split(",") if a.dataset else [None]
+        for dataset in datasets:
+            train_rows = read_pairs(a.pairs, a.train_split, dataset)
+            val_rows = read_pairs(a.pairs, a.val_split, dataset, allow_empty=True)
+            if val_rows.empty and len(datasets) > 1 and "series" in train_rows:
+                # a set without a validation split (TILLMore) still counts in the epoch ranking:
+                # every 8th of its series is held out of training for it
+                series = sorted(train_rows["series"].astype(str).unique())[::8]
+                val_rows = train_rows[train_rows["series"].astype(str).isin(series)]
+                train_rows = train_rows.drop(val_rows.index)
+                print(f"train: {dataset} has no {a.val_split!r} split; {len(val_rows)} image(s) of "
+                      f"{len(series)} series of its {a.train_split!r} split validate instead", file=sys.stderr)
+            tables["train"].append(train_rows)
+            tables["val"].append(val_rows)
+        # the file's name, not its path: the header is shown in reports
+        notes.append(f"{Path(a.pairs).name}: {(a.dataset or 'every dataset').replace(',', ', ')} "
+                     f"(splits {a.train_split}/{a.val_split})")
     if a.synthetic:
         from .synthetic import make_campaign
 
@@ -121,23 +144,21 @@ def cmd_train(a) -> None:
         for name, seed, n in (("train", a.seed + 1, a.synthetic_series), ("val", a.seed + 1000, 2)):
             make_campaign(out / name, n_series=n, n_timepoints=3, image_size=(512, 640), seed=seed,
                           progress=not a.quiet, reuse=True)
-        tables = {}
-        for name in ("train", "val"):
             truth = pd.read_csv(out / name / "truth" / "lengths.csv")
-            tables[name] = pd.DataFrame({"image": [str(out / name / "images" / f) for f in truth["file"]],
-                                         "annotation": [str(out / name / "truth" / f) for f in truth["file"]],
-                                         "annotation_type": "mask"})
-        train_pairs, val_pairs = tables["train"], tables["val"]
-        notes = {"data": f"synthetic campaigns (rootpipe.synthetic, seeds {a.seed + 1}/{a.seed + 1000})"}
-    elif a.pairs:
-        train_pairs = read_pairs(a.pairs, a.train_split, a.dataset)
-        val_pairs = read_pairs(a.pairs, a.val_split, a.dataset, allow_empty=True)
-        notes = {"data": f"{a.pairs} {a.dataset or ''} splits {a.train_split}/{a.val_split}"}
-    else:
+            tables[name].append(pd.DataFrame({
+                "image": [str(out / name / "images" / f) for f in truth["file"]],
+                "annotation": [str(out / name / "truth" / f) for f in truth["file"]],
+                "annotation_type": "mask", "dataset": "synthetic"}))
+        notes.append(f"synthetic campaigns (rootpipe.synthetic, seeds {a.seed + 1}/{a.seed + 1000})")
+    if a.folder:
         pairs = pairs_from_folder(a.folder, a.annotation_type)
         val_pairs = pairs.iloc[::5] if len(pairs) > 1 else pairs.iloc[:0]
-        train_pairs = pairs.drop(val_pairs.index)
-        notes = {"data": f"{a.folder} (every 5th image for validation)"}
+        tables = {"train": [pairs.drop(val_pairs.index)], "val": [val_pairs]}
+        notes.append(f"{a.folder} (every 5th image for validation)")
+    train_pairs, val_pairs = (pd.concat(tables[k], ignore_index=True) for k in ("train", "val"))
+    notes = {"data": " + ".join(notes)}
+    if a.licence:
+        notes["licence"] = a.licence
     existed = Path(a.out).exists()
     try:
         header = train(train_pairs, val_pairs, a.out, init=a.init,
@@ -145,8 +166,9 @@ def cmd_train(a) -> None:
                        batch=a.batch, tile=a.tile, lr=a.lr, seed=a.seed, device=a.device, threads=a.threads,
                        rsml_width_px=a.rsml_width_px, root_fraction=a.root_fraction,
                        augmentation=a.augmentation, skeleton_weight=a.skeleton_weight, progress=not a.quiet,
-                       notes=notes, bit_depth=a.bit_depth,
-                       pixel_size_mm=a.pixel_size_mm or (0.05 if a.synthetic else None))
+                       notes=notes, bit_depth=a.bit_depth, centreline_band_px=a.centreline_band_px,
+                       lab_fraction=a.lab_fraction, synthetic_share=a.synthetic_share,
+                       pixel_size_mm=a.pixel_size_mm or (0.05 if a.synthetic and not a.pairs else None))
     except KeyboardInterrupt:
         if Path(a.out).exists() and not existed:
             print(f"train: interrupted; {a.out} holds the best epoch finished so far", file=sys.stderr)
@@ -218,13 +240,24 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train a U-Net on annotated images")
-    src = p.add_mutually_exclusive_group(required=True)
+    src = p.add_argument_group("training images (--pairs and --synthetic combine: a generalist model)")
     src.add_argument("--pairs", help="CSV with image, annotation, annotation_type, split")
     src.add_argument("--folder", help="folder with images/ and same-stem masks/")
     src.add_argument("--synthetic", help="generate synthetic training campaigns in this folder")
     p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
+    p.add_argument("--licence", help="licence of the weights (that of the strictest training set), "
+                                     "recorded in the checkpoint's header")
+    p.add_argument("--lab-fraction", type=float, default=1.0,
+                   help="with --augmentation lab: share of tiles given the lab jitter, the rest light (default 1)")
+    p.add_argument("--synthetic-share", type=float,
+                   help="with --pairs and --synthetic: share of training tiles from the synthetic campaigns "
+                        "(default: an equal share with each real set)")
+    p.add_argument("--centreline-band-px", type=int, default=0,
+                   help="around RSML centre-line annotations, leave this many px unlabelled: a polyline "
+                        "gives no root width (default 0: off)")
     p.add_argument("--init", help="checkpoint to fine-tune or go on training from (--out must be another file)")
-    p.add_argument("--dataset", help="only rows of this dataset (pairs CSV)")
+    p.add_argument("--dataset", help="only rows of this dataset (pairs CSV); several, comma-separated, are "
+                                     "sampled equally")
     p.add_argument("--train-split", default="train")
     p.add_argument("--val-split", default="val")
     p.add_argument("--annotation-type", default="mask", help="for --folder: mask, rootpainter, ...")
@@ -245,9 +278,11 @@ def parser() -> argparse.ArgumentParser:
                    help="camera bits of 16-bit images, as the campaign config's bit_depth")
     p.add_argument("--root-fraction", type=float, default=0.5,
                    help="share of training tiles placed over an annotated root (default 0.5)")
-    p.add_argument("--augmentation", choices=("full", "light"), default="full",
+    p.add_argument("--augmentation", choices=("full", "light", "lab"), default="full",
                    help="full: scale, colour, blur and noise jitter (varied imaging); light: flips, "
-                        "rotations and mild brightness only (fine-tuning on one imaging setup)")
+                        "rotations and mild brightness only (fine-tuning on one imaging setup); lab: "
+                        "scale 0.5-2x, colour, grey, blur, JPEG, uneven light, condensation, soil texture "
+                        "(a generalist over many labs)")
     p.add_argument("--skeleton-weight", type=float, default=0.0,
                    help="weight of a centre-line recall term beside BCE + Dice: misses along a root's "
                         "centre-line cost by length, not area (default 0: off)")

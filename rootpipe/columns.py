@@ -16,6 +16,9 @@ BASE_TRAIT_KEYS = [
     "steep_angle_fraction",
 ]
 
+#: per-image quality columns of the traits table beside the traits (segmentation confidence)
+QC_COLUMNS = ["segmentation_confidence"]
+
 #: growth table of the track stage, one row per series and image
 GROWTH_COLUMNS = [
     "series", "timepoint", "image_id", "timestamp", "days", "total_length_mm",
@@ -37,7 +40,7 @@ SUMMARY_STATISTICS = ["n", "mean", "ci95_low", "ci95_high"]
 SUMMARY_COLUMNS = [f"{q}_{s}" for q in SUMMARY_QUANTITIES for s in SUMMARY_STATISTICS]
 
 #: column names rootpipe writes into its result tables (traits, growth, roots, summary)
-RESULT_COLUMNS = {*BASE_TRAIT_KEYS, *GROWTH_COLUMNS, *ROOT_COLUMNS, *TRACK_ADDED_COLUMNS, *SUMMARY_COLUMNS}
+RESULT_COLUMNS = {*BASE_TRAIT_KEYS, *QC_COLUMNS, *GROWTH_COLUMNS, *ROOT_COLUMNS, *TRACK_ADDED_COLUMNS, *SUMMARY_COLUMNS}
 
 #: manifest columns rootpipe fills itself, ingest's CHECK_COLUMNS included (file-name fields
 #: must not take these names; metadata tables join on series and session only)

@@ -41,12 +41,17 @@ def evaluate(pairs: pd.DataFrame, settings: dict, threads: int = 1, rsml_width_p
     Returns
     -------
     per_image : ``image``, ``f1``, ``dice``, ``iou``, ``precision``, ``recall``,
-        ``predicted_length_px``, ``annotated_length_px`` (same trait code on both masks).
-    summary : pooled scores, mean per-image F1, length agreement (:func:`length_agreement`).
+        ``predicted_length_px``, ``annotated_length_px`` (same trait code on both masks),
+        ``confidence`` (:func:`rootpipe.segment.confidence.segmentation_confidence`).
+    summary : pooled scores, mean per-image F1, length agreement (:func:`length_agreement`),
+        ``confidence_f1_spearman`` (does the confidence rank images by their F1?).
     """
     from tqdm import tqdm
 
+    from scipy.stats import spearmanr
+
     from .segment import make_segmenter, to_mask
+    from .segment.confidence import segmentation_confidence
     from .traits import measure
     from .train import pool
 
@@ -54,7 +59,8 @@ def evaluate(pairs: pd.DataFrame, settings: dict, threads: int = 1, rsml_width_p
     rows, counts = [], []
     for (rgb, labels), image in tqdm(zip(load_pairs(pairs, rsml_width_px, bit_depth), pairs["image"]), total=len(pairs),
                                      desc="evaluate", unit="img", disable=not progress):
-        mask = to_mask(segmenter(rgb), settings["threshold"], settings["min_object_area_px"],
+        probability = segmenter(rgb)
+        mask = to_mask(probability, settings["threshold"], settings["min_object_area_px"],
                        settings.get("centreline_threshold"))
         s = scores(mask, labels)
         counts.append(s)
@@ -63,11 +69,14 @@ def evaluate(pairs: pd.DataFrame, settings: dict, threads: int = 1, rsml_width_p
         rows.append({"image": image, **{k: s[k] for k in ("f1", "dice", "iou", "precision", "recall")},
                      "predicted_length_px": np.nan if sparse else measure(mask)["total_length_mm"],
                      "annotated_length_px": np.nan if sparse else measure(labels == 1)["total_length_mm"],
-                     "sparse": sparse})
+                     "sparse": sparse, "confidence": segmentation_confidence(probability)})
     per_image = pd.DataFrame(rows)
     summary = {f"pooled_{k}": v for k, v in pool(counts).items() if k not in ("tp", "fp", "fn")}
     summary["mean_f1"] = float(per_image["f1"].mean()) if len(per_image) else float("nan")
     dense = per_image[~per_image["sparse"]] if len(per_image) else per_image
     summary.update(length_agreement(dense["predicted_length_px"], dense["annotated_length_px"]))
+    scored = per_image.dropna(subset=["f1"]) if len(per_image) else per_image
+    summary["confidence_f1_spearman"] = (float(spearmanr(scored["confidence"], scored["f1"]).statistic)
+                                         if len(scored) > 2 else float("nan"))
     summary["n_images"] = len(per_image)
     return per_image, summary

@@ -15,6 +15,8 @@ import zarr
 
 from .atomic import atomic_path
 from .rsml import BRANCH_TYPE_LABELS, write_rsml
+from .segment.confidence import segmentation_confidence
+from .tile import checked
 from .traits import branches, clear_border, measure, measure_all
 
 #: Keys of the config's ``traits`` section that :func:`rootpipe.traits.measure`
@@ -77,6 +79,9 @@ def measure_batch(segmentation_store: str | Path, out: str | Path, pixel_size_mm
     border_px : pixels along every edge left out (:func:`rootpipe.traits.clear_border`); the
         root length density is then over the area inside them.
 
+    Beside the traits, each row has ``segmentation_confidence``
+    (:func:`rootpipe.segment.confidence.segmentation_confidence` of the stored probability).
+
     Returns
     -------
     DataFrame
@@ -102,10 +107,17 @@ def measure_batch(segmentation_store: str | Path, out: str | Path, pixel_size_mm
             return {**traits, "root_length_density_mm_per_mm2":
                     traits["root_length_density_mm_per_mm2"] * (h * w) / inner}
 
+        def confidence(image_id: str) -> dict:
+            probability = checked(root[image_id]["probability"], segmentation_store, image_id)
+            h, w = probability.shape
+            b = border_px
+            return {"segmentation_confidence": segmentation_confidence(probability[b:h - b, b:w - b])}
+
         def one(image_id: str) -> tuple[dict, pd.DataFrame | None]:
-            mask = clear_border(root[image_id]["mask"][:], border_px)
+            mask = clear_border(checked(root[image_id]["mask"], segmentation_store, image_id)[:], border_px)
             if not want_branches:
-                return {"image_id": image_id, **inside(measure(mask, pixel_size_mm, **opts), mask.shape)}, None
+                return {"image_id": image_id, **inside(measure(mask, pixel_size_mm, **opts), mask.shape),
+                        **confidence(image_id)}, None
             result = measure_all(mask, pixel_size_mm, **opts)
             table = result.branches
             if rsml_tmp is not None:
@@ -115,7 +127,7 @@ def measure_batch(segmentation_store: str | Path, out: str | Path, pixel_size_mm
                            image_name=files[image_id], file_key=image_id,
                            pixel_size_mm=pixel_size_mm)
             table.insert(0, "image_id", image_id)
-            return {"image_id": image_id, **inside(result.traits, mask.shape)}, table
+            return {"image_id": image_id, **inside(result.traits, mask.shape), **confidence(image_id)}, table
 
         results = _run_threads(one, image_ids, threads, progress,
                                desc=f"traits {Path(segmentation_store).stem}")

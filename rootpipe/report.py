@@ -59,16 +59,49 @@ def _jpeg(rgb: np.ndarray) -> str:
 
 def gallery_sample(traits: pd.DataFrame, n: int) -> pd.DataFrame:
     """Up to ``n`` images spread over series and time: the images with the most and the least
-    root length first (where segmentation errors show), then the first and last of each series."""
+    root length and the least confident one first (where segmentation errors show), then the
+    first and last of each series."""
     if n <= 0 or traits.empty:
         return traits.iloc[:0]
     ordered = traits.sort_values(["series", "timestamp"])
     lengths = ordered["total_length_mm"]
     extremes = ordered.loc[[lengths.idxmax(), lengths.idxmin()]] if lengths.notna().any() else ordered.iloc[:0]
+    confidence = ordered.get("segmentation_confidence")
+    if confidence is not None and confidence.notna().any():
+        extremes = pd.concat([ordered.loc[[confidence.idxmin()]], extremes])
     ends = pd.concat([ordered.groupby("series").head(1), ordered.groupby("series").tail(1)])
     rest = ordered.drop(ends.index)
     picks = pd.concat([extremes, ends, rest]).drop_duplicates("image_id")
     return picks.head(n).sort_values(["series", "timestamp"])
+
+
+#: median segmentation confidence below which a campaign looks out of the model's domain
+#: (measured on the real test splits: docs/segmentation.md, "Confidence")
+OUT_OF_DOMAIN_CONFIDENCE = 0.75
+
+
+def confidence_section(traits: pd.DataFrame, n: int = 10) -> list[str]:
+    """The least confident images first, and advice when the campaign looks out of the model's domain."""
+    if "segmentation_confidence" not in traits or traits["segmentation_confidence"].isna().all():
+        return []  # traits measured by a rootpipe before the confidence existed
+    confidence = traits["segmentation_confidence"]
+    median = float(confidence.median())
+    parts = [f"<h2>Segmentation confidence</h2><p>The share of the pixels the model leans towards root "
+             f"that it is sure of (probability 0.7 or more, of those at 0.3 or more); low values mark "
+             f"images it finds unlike its training images. Median over the campaign: {median:.2f}.</p>"]
+    if median < OUT_OF_DOMAIN_CONFIDENCE:
+        parts.append(f"<p><b>The model is unsure of much of what it marks on these images</b> (median "
+                     f"confidence {median:.2f}, below {OUT_OF_DOMAIN_CONFIDENCE}): the root lengths and "
+                     "growth here may be far off. Annotate a few of the least confident images below and "
+                     "fine-tune the model on them (<code>rootpipe train --folder … --init …</code>, see "
+                     "the README's 'Training a model for your images'), then set "
+                     "<code>segment.checkpoint</code> and run again.</p>")
+    columns = [c for c in ("file", "series", "timestamp", "segmentation_confidence", "total_length_mm")
+               if c in traits]
+    least = traits.nsmallest(n, "segmentation_confidence")[columns]
+    parts.append(f"<h3>The {len(least)} least confident images</h3>")
+    parts.append(_table(least, table="traits"))
+    return parts
 
 
 def _date_axis(ax, timestamps: pd.Series) -> None:
@@ -228,7 +261,7 @@ def methods(segment_attrs: list[dict], config: dict, timecourse: bool = True) ->
                      *([("fine-tuned from", model["fine_tuned_from"])] if model.get("fine_tuned_from") else []),
                      *([("model's validation F1", f"{model['validation_f1']:.3f}")]
                        if model.get("validation_f1") is not None else [])]
-            if "synthetic" in (model.get("trained_on") or "") and not model.get("fine_tuned_from"):
+            if (model.get("trained_on") or "").startswith("synthetic") and not model.get("fine_tuned_from"):
                 rows.append(("model's training", "NOTE: synthetic images only. On real images this model can take "
                                                  "soil features for roots; fine-tune it on a few annotated images "
                                                  "of the campaign (README, 'Training a model for your images')"))
@@ -304,6 +337,7 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
     else:
         parts.append(_png(growth_figure(growth)))
         parts += _timecourse_sections(growth, summary)
+    parts += confidence_section(traits)
     parts += _gallery_and_methods(traits, results_dir, gallery_images, methods)
     if timecourse:
         parts.append("<h2>Growth table</h2>")

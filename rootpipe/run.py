@@ -271,6 +271,22 @@ def damaged_tables(results: Path) -> list[Path]:
     return damaged
 
 
+def shipped_model_note() -> str:
+    """What a campaign segmented with the shipped model should know of it, from its header."""
+    from .segment import DEFAULT_CHECKPOINT
+    from .segment.checkpoint import read_header
+
+    data = (read_header(DEFAULT_CHECKPOINT).get("training") or {}).get("data") or ""
+    if data.startswith("synthetic"):
+        return ("segmented with the model shipped with rootpipe, trained on synthetic images only; on real "
+                "images it can mistake soil features for roots: fine-tune it on a few annotated images of "
+                "this campaign before trusting the numbers (README, 'Training a model for your images')")
+    return ("segmented with the model shipped with rootpipe, trained on minirhizotron (peanut, switchgrass) and "
+            "seedling (barley) images; on other soils, cameras and crops it can be far off: read the report's "
+            "segmentation confidence, and fine-tune it on a few annotated images of this campaign "
+            "(README, 'Training a model for your images')")
+
+
 def check_model(config: dict) -> None:
     """Load the campaign's model as a segment job would (header, sizes, shapes, finite weights), so
     a broken checkpoint is refused in one line before any image is tiled, not in every segment job.
@@ -309,7 +325,5 @@ def _checked_results_dir(configfile: str | None, check_input: bool = True) -> tu
         notes.append(f"{source} sets neither pixel_size_mm nor dpi, so lengths use the default "
                      f"{config['pixel_size_mm']} mm per pixel; set the one your camera or scanner gives")
     if config["segment"]["method"] == "unet" and not config["segment"]["checkpoint"]:
-        notes.append("segmented with the model shipped with rootpipe, trained on synthetic images only; on real "
-                     "images it can mistake soil features for roots: fine-tune it on a few annotated images of "
-                     "this campaign before trusting the numbers (README, 'Training a model for your images')")
+        notes.append(shipped_model_note())
     return Path(config["results_dir"]), notes

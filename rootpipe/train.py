@@ -88,12 +88,14 @@ def mark_skeleton(labels: np.ndarray) -> np.ndarray:
     return out
 
 
+AUGMENTATIONS = ("full", "light", "lab")
+
 #: RGB -> luma weights (ITU-R BT.601, as OpenCV's and Pillow's grey conversion)
 GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def augment(rgb: np.ndarray, labels: np.ndarray, rng: np.random.Generator, tile: int,
-            centre: tuple[int, int] | None = None, strength: str = "full"):
+            centre: tuple[int, int] | None = None, strength: str = "full", lab_fraction: float = 1.0):
     """One random training tile of (rgb, labels) with geometric and photometric jitter.
 
     ``strength="full"``: scale 0.75–1.33, flips, 90° rotations, brightness/contrast/hue
@@ -102,10 +104,15 @@ def augment(rgb: np.ndarray, labels: np.ndarray, rng: np.random.Generator, tile:
     ``strength="light"``: flips, 90° rotations and ±10 % brightness/contrast at the
     native scale, for fine-tuning on one imaging setup, where the heavy jitter only
     makes a small network under-fit thin roots.
+    ``strength="lab"``: what differs between laboratories, for a generalist model: scale
+    0.5–2x, colour balance and hue, grey, blur, noise, JPEG artefacts, uneven illumination,
+    condensation and soil texture (:func:`lab_jitter`) on a share ``lab_fraction`` of the
+    tiles; the rest get the light jitter only, so each set is also seen as it looks.
     ``centre`` (row, col, px), if given, is a pixel the tile must contain.
     """
     light = strength == "light"
-    scale = 1.0 if light else float(np.exp(rng.uniform(np.log(0.75), np.log(1.33))))
+    scale_range = (0.5, 2.0) if strength == "lab" else (0.75, 1.33)
+    scale = 1.0 if light else float(np.exp(rng.uniform(*np.log(scale_range))))
     need = tile if light else int(math.ceil(tile / scale)) + 1
     h, w = labels.shape
     if h < need or w < need:  # small images: pad with unlabelled pixels
@@ -129,9 +136,11 @@ def augment(rgb: np.ndarray, labels: np.ndarray, rng: np.random.Generator, tile:
     crop, lab = np.rot90(crop, k), np.rot90(lab, k)
     if rng.random() < 0.5:
         crop, lab = crop[:, ::-1], lab[:, ::-1]
-    if light:
+    if light or (strength == "lab" and rng.random() >= lab_fraction):
         img = crop.astype(np.float32) * rng.uniform(0.9, 1.1) + rng.uniform(-12, 12)
         return np.clip(img, 0, 255).astype(np.uint8), np.ascontiguousarray(lab)
+    if strength == "lab":
+        return lab_jitter(np.ascontiguousarray(crop), rng), np.ascontiguousarray(lab)
     img = crop.astype(np.float32)
     if rng.random() < 0.5:  # hue: rotate the colour a little around the grey axis
         hsv = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2HSV).astype(np.float32)
@@ -145,6 +154,89 @@ def augment(rgb: np.ndarray, labels: np.ndarray, rng: np.random.Generator, tile:
     if rng.random() < 0.5:
         img = img + rng.normal(0, rng.uniform(1, 8), img.shape).astype(np.float32)
     return np.clip(img, 0, 255).astype(np.uint8), np.ascontiguousarray(lab)
+
+
+def _smooth_field(shape: tuple[int, int], rng: np.random.Generator, cells: int) -> np.ndarray:
+    """Zero-mean, unit-range random field varying over about ``cells`` cells per side (float32 (H, W))."""
+    coarse = rng.standard_normal((cells, cells)).astype(np.float32)
+    field = cv2.resize(coarse, shape[::-1], interpolation=cv2.INTER_CUBIC)
+    return field / max(1e-6, float(np.abs(field).max()))
+
+
+def lab_jitter(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Photometric jitter for what differs between labs' images (uint8 (H, W, 3) in and out).
+
+    Each effect is applied with its own probability: white balance (per-channel gain) and hue,
+    grey (NIR cameras, flatbed scanners), uneven illumination (a smooth gain field: LED rings,
+    vignetting), condensation (soft bright droplets), soil texture (band-pass noise), contrast
+    and brightness, blur, sensor noise, and JPEG compression artefacts.
+    """
+    img = rgb.astype(np.float32)
+    h, w = img.shape[:2]
+    if rng.random() < 0.5:  # hue: rotate the colour around the grey axis
+        hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).astype(np.float32)
+        hsv[..., 0] = (hsv[..., 0] + rng.uniform(-20, 20)) % 180
+        hsv[..., 1] *= rng.uniform(0.5, 1.5)
+        img = cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
+    if rng.random() < 0.5:  # white balance
+        img = img * rng.uniform(0.75, 1.25, 3).astype(np.float32)
+    if rng.random() < 0.25:
+        img = np.repeat(img @ GREY_WEIGHTS, 3).reshape(img.shape)
+    if rng.random() < 0.4:  # uneven illumination
+        img = img * (1 + rng.uniform(0.1, 0.5) * _smooth_field((h, w), rng, 3))[..., None]
+    if rng.random() < 0.2:  # condensation: soft bright droplets
+        drops = np.zeros((h, w), np.float32)
+        for _ in range(int(rng.integers(3, 30))):
+            cv2.circle(drops, (int(rng.integers(w)), int(rng.integers(h))), int(rng.integers(2, 12)),
+                       float(rng.uniform(0.3, 1.0)), -1)
+        drops = cv2.GaussianBlur(drops, (0, 0), rng.uniform(1, 3))
+        img = img + (drops * rng.uniform(40, 120))[..., None]
+    if rng.random() < 0.3:  # soil texture: grain-sized band-pass noise
+        img = img + (rng.uniform(5, 25) * _smooth_field((h, w), rng, int(rng.integers(16, 64))))[..., None]
+    img = img * rng.uniform(0.6, 1.4) + rng.uniform(-40, 40)
+    if rng.random() < 0.3:
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.5))
+    if rng.random() < 0.5:
+        img = img + rng.normal(0, rng.uniform(1, 10), img.shape).astype(np.float32)
+    out = np.clip(img, 0, 255).astype(np.uint8)
+    if rng.random() < 0.3:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(20, 90))])
+        out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    return out
+
+
+def centreline_band(labels: np.ndarray, band_px: int) -> np.ndarray:
+    """Centre-line strokes (RSML) with the pixels within ``band_px`` of them left unlabelled.
+
+    A polyline tells where a root runs, not how wide it is: pixels beside the drawn stroke
+    may be root, so neither the loss nor the scores should call them background.
+    """
+    root = (labels == ROOT).astype(np.uint8)
+    size = 2 * band_px + 1
+    near = cv2.dilate(root, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))).astype(bool)
+    out = labels.copy()
+    out[near & (labels == BACKGROUND)] = UNLABELLED
+    return out
+
+
+def sampling_weights(data, groups, shares: dict | None = None) -> np.ndarray:
+    """Probability of drawing each training image: groups (datasets) equally, by area within one.
+
+    A set of 25 images beside one of 100 is otherwise drawn a fifth as often, and a large
+    scanner's images drown a small camera's. ``shares`` fixes some groups' share of the
+    draws (e.g. ``{"synthetic": 0.1}``); the other groups share the rest equally.
+    """
+    area = np.array([lab.size for _, lab in data], np.float64)
+    groups = np.asarray(groups if groups is not None else np.zeros(len(data)), dtype=object)
+    weights = np.zeros(len(data))
+    names = list(dict.fromkeys(groups))
+    shares = {g: v for g, v in (shares or {}).items() if g in names}
+    rest = [g for g in names if g not in shares]
+    free = (1 - sum(shares.values())) / len(rest) if rest else 0.0
+    for g in names:
+        inside = groups == g
+        weights[inside] = area[inside] / area[inside].sum() * shares.get(g, free)
+    return weights / weights.sum()
 
 
 def _root_pixel(flat_indices: np.ndarray, shape: tuple, rng: np.random.Generator):
@@ -203,8 +295,14 @@ def pool(counts) -> dict:
             "tp": tp, "fp": fp, "fn": fn}
 
 
-def validate(model, header: dict, data, device: str, tile: int, threshold: float = 0.5) -> dict:
-    """Pooled pixel scores of ``model`` on whole images, with the segment stage's tiled inference."""
+def validate(model, header: dict, data, device: str, tile: int, threshold: float = 0.5,
+             groups=None) -> dict:
+    """Pooled pixel scores of ``model`` on whole images, with the segment stage's tiled inference.
+
+    With ``groups`` (a dataset name per image), ``f1`` is the mean over datasets of each one's
+    pooled F1, so a generalist is ranked by its worst sets too, not by the largest one;
+    ``f1_{group}`` beside it.
+    """
     from .segment.tiling import predict_tiled
     from .segment.unet import TilePredictor
 
@@ -212,11 +310,22 @@ def validate(model, header: dict, data, device: str, tile: int, threshold: float
     counts = [scores(predict_tiled(rgb, predictor, tile=tile, overlap=tile // 8) > threshold, labels)
               for rgb, labels in data]
     model.train()
-    return pool(counts)
+    result = pool(counts)
+    if groups is not None and len(set(groups)) > 1:
+        per_group = {g: pool([c for c, h in zip(counts, groups) if h == g])["f1"] for g in dict.fromkeys(groups)}
+        result.update({f"f1_{g}": v for g, v in per_group.items()}, f1_pooled=result["f1"],
+                      f1=float(np.nanmean(list(per_group.values()))))
+    return result
+
+
+def score_line(result: dict) -> dict:
+    """The scores a checkpoint records and an epoch prints, rounded."""
+    return {k: round(v, 4) for k, v in result.items()
+            if k in ("f1", "iou", "precision", "recall", "f1_pooled") or k.startswith("f1_")}
 
 
 def check_settings(*, out, init, epochs, steps_per_epoch, batch, tile, root_fraction, augmentation,
-                   skeleton_weight) -> None:
+                   skeleton_weight, lab_fraction=1.0, synthetic_share=None) -> None:
     """Refuse bad training settings before minutes of decoding, not after (CLI flag in brackets)."""
     for name, flag, value in (("epochs", "--epochs", epochs), ("steps_per_epoch", "--steps", steps_per_epoch),
                               ("batch", "--batch", batch)):
@@ -227,10 +336,14 @@ def check_settings(*, out, init, epochs, steps_per_epoch, batch, tile, root_frac
                          f"tile five times), not {tile}; 256 is the default")
     if not 0 <= root_fraction <= 1:
         raise ValueError(f"root_fraction (--root-fraction) is a share of tiles, 0 to 1, not {root_fraction}")
+    for name, flag, value in (("lab_fraction", "--lab-fraction", lab_fraction),
+                              ("synthetic_share", "--synthetic-share", synthetic_share)):
+        if value is not None and not 0 <= value <= 1:
+            raise ValueError(f"{name} ({flag}) is a share of tiles, 0 to 1, not {value}")
     if skeleton_weight < 0:
         raise ValueError(f"skeleton_weight (--skeleton-weight) must be 0 (off) or more, not {skeleton_weight}")
-    if augmentation not in ("full", "light"):
-        raise ValueError(f"augmentation must be 'full' or 'light', not {augmentation!r}")
+    if augmentation not in AUGMENTATIONS:
+        raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, not {augmentation!r}")
     out = Path(out)
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder; give the checkpoint's file name, "
@@ -263,7 +376,8 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
           tile: int = 256, lr: float = 2e-3, seed: int = 0, device: str = "auto", threads: int = 1,
           pixel_size_mm: float | None = None, rsml_width_px: float = 4.0, half: bool = True,
           root_fraction: float = 0.5, augmentation: str = "full", skeleton_weight: float = 0.0,
-          progress: bool = True, notes: dict | None = None, bit_depth: int | None = None) -> dict:
+          progress: bool = True, notes: dict | None = None, bit_depth: int | None = None,
+          centreline_band_px: int = 0, lab_fraction: float = 1.0, synthetic_share: float | None = None) -> dict:
     """Train and keep the best checkpoint (by validation F1) at ``out``.
 
     Parameters
@@ -276,6 +390,14 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
         are uniform. Sparse fine roots (a few % of pixels) are otherwise rarely seen.
     augmentation : ``"full"`` or ``"light"`` (see :func:`augment`).
     skeleton_weight : weight of :func:`skeleton_recall_loss` beside BCE + Dice (0: off).
+    centreline_band_px : around RSML centre-line annotations, this many px left unlabelled
+        (:func:`centreline_band`); 0: off.
+    lab_fraction : with ``augmentation="lab"``, the share of tiles given the lab jitter.
+    synthetic_share : share of the draws from the ``synthetic`` dataset, when mixed with real
+        sets (None: an equal share).
+
+    A ``dataset`` column in the pairs (several sets at once) samples the sets equally
+    (:func:`sampling_weights`) and ranks epochs by the mean of their validation F1s.
 
     Returns
     -------
@@ -289,7 +411,8 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
     from .segment.unet import pick_device
 
     check_settings(out=out, init=init, epochs=epochs, steps_per_epoch=steps_per_epoch, batch=batch, tile=tile,
-                   root_fraction=root_fraction, augmentation=augmentation, skeleton_weight=skeleton_weight)
+                   root_fraction=root_fraction, augmentation=augmentation, skeleton_weight=skeleton_weight,
+                   lab_fraction=lab_fraction, synthetic_share=synthetic_share)
     check_splits(train_pairs, val_pairs)
     torch.manual_seed(seed)
     torch.set_num_threads(max(1, threads))
@@ -311,12 +434,21 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
         "n_train_images": len(train_pairs), "n_val_images": len(val_pairs), "epochs": epochs,
         "steps_per_epoch": steps_per_epoch, "batch": batch, "lr": lr, "seed": seed,
         "augmentation": augmentation, "root_fraction": root_fraction, "skeleton_weight": skeleton_weight,
+        **({"lab_fraction": lab_fraction} if augmentation == "lab" else {}),
+        **({"synthetic_share": synthetic_share} if synthetic_share is not None else {}),
+        **({"centreline_band_px": centreline_band_px} if centreline_band_px else {}),
         **(notes or {})})
     if train_pairs.empty:
         raise ValueError("no training pairs")
     train_data = load_pairs(train_pairs, rsml_width_px, bit_depth)
     val_data = load_pairs(val_pairs, rsml_width_px, bit_depth)
+    if centreline_band_px:
+        for data, pairs in ((train_data, train_pairs), (val_data, val_pairs)):
+            for i, kind in enumerate(pairs["annotation_type"]):
+                if kind == "rsml_centrelines":
+                    data[i] = (data[i][0], centreline_band(data[i][1], centreline_band_px))
     check_labels(train_data, train_pairs["annotation"])
+    val_groups = list(val_pairs["dataset"]) if "dataset" in val_pairs else None
     if val_data and not any((lab == ROOT).any() for _, lab in val_data):
         print(f"train: warning: the {len(val_data)} validation image(s) have no annotated root pixel, so F1 "
               "cannot rank epochs; validation is skipped", flush=True)
@@ -336,7 +468,7 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
 
     def keep(result, epoch):
         nonlocal best, best_header
-        line = {k: round(v, 4) for k, v in result.items() if k in ("f1", "iou", "precision", "recall")}
+        line = score_line(result)
         best = result["f1"] if val_data else best
         best_header = {**header, "scores": {"validation": line, "epoch": epoch,
                                             "train_minutes": round((time.time() - started) / 60, 2)}}
@@ -345,17 +477,18 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
     if init and val_data:
         # Epoch 0 is the starting model: a fine-tune whose every epoch scores below it (too high
         # a learning rate, too few images) keeps the model it started from, and says so.
-        keep(validate(model, header, val_data, device, tile), 0)
+        keep(validate(model, header, val_data, device, tile, groups=val_groups), 0)
         print(f"epoch 0 (the --init model): validation {best_header['scores']['validation']}", flush=True)
-    weights = np.array([lab.size for _, lab in train_data], np.float64)
+    weights = sampling_weights(train_data, train_pairs["dataset"] if "dataset" in train_pairs else None,
+                               None if synthetic_share is None else {"synthetic": synthetic_share})
     roots = [np.flatnonzero((lab == ROOT) | (lab == SKELETON)) for _, lab in train_data]
     model.train()
     for epoch in range(1, epochs + 1):
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{epochs}", disable=not progress, unit="step")
         for _ in bar:
-            picks = rng.choice(len(train_data), size=batch, p=weights / weights.sum())
+            picks = rng.choice(len(train_data), size=batch, p=weights)
             tiles = [augment(*train_data[i], rng, tile, _root_pixel(roots[i], train_data[i][1].shape, rng)
-                             if rng.random() < root_fraction else None, augmentation) for i in picks]
+                             if rng.random() < root_fraction else None, augmentation, lab_fraction) for i in picks]
             x = torch.from_numpy(np.stack([t[0] for t in tiles])).to(device).permute(0, 3, 1, 2).float()
             x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
             lab = torch.from_numpy(np.stack([t[1] for t in tiles])).to(device)[:, None]
@@ -372,8 +505,9 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
             scaler.update()
             schedule.step()
             bar.set_postfix(loss=f"{loss.item():.3f}", val_f1=f"{best:.3f}" if best >= 0 else "-")
-        result = validate(model, header, val_data, device, tile) if val_data else {"f1": float("nan")}
-        line = {k: round(v, 4) for k, v in result.items() if k in ("f1", "iou", "precision", "recall")}
+        result = (validate(model, header, val_data, device, tile, groups=val_groups) if val_data
+                  else {"f1": float("nan")})
+        line = score_line(result)
         print(f"epoch {epoch}: loss {loss.item():.4f}, validation {line}", flush=True)
         if not val_data or result["f1"] > best:
             keep(result, epoch)

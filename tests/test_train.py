@@ -211,3 +211,73 @@ def test_a_fine_tune_that_never_beats_its_start_keeps_the_init_model(tmp_path, c
     assert "no epoch beat the --init model's validation F1" in capsys.readouterr().out
     before, after = checkpoint.load(start)[0].state_dict(), checkpoint.load(out)[0].state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_lab_augmentation_spans_half_to_double_scale_and_keeps_labels_aligned():
+    # A 8 px root: at 0.5-2x its label is 4-16 px wide, and the image stays bright where the label is.
+    rng = np.random.default_rng(4)
+    rgb, labels = _vertical_root(146, 154, 230)
+    widths = []
+    for _ in range(300):
+        img, lab = augment(rgb, labels, rng, 64, centre=(150, 150), strength="lab")
+        assert img.shape == (64, 64, 3) and lab.shape == (64, 64)
+        root = lab == 1
+        across = root.all(axis=0) if root.all(axis=0).any() else root.all(axis=1)
+        if across.any() and not across[0] and not across[-1]:
+            widths.append(int(across.sum()))
+            grey = img.astype(np.float32).mean(axis=-1)
+            assert grey[root].mean() > grey[~root].mean()
+    assert min(widths) <= 5 and max(widths) >= 14
+
+
+def test_lab_jitter_makes_grey_and_jpeg_blocky_tiles_but_never_changes_the_shape():
+    from rootpipe.train import lab_jitter
+
+    rng = np.random.default_rng(5)
+    rgb = np.zeros((96, 96, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 120, 80, 40
+    grey = 0
+    for _ in range(200):
+        out = lab_jitter(rgb, rng)
+        assert out.shape == rgb.shape and out.dtype == np.uint8
+        i = out.astype(int)
+        grey += int(np.abs(i[..., 0] - i[..., 2]).mean() < 12)
+    assert 25 <= grey <= 90
+
+
+def test_sampling_weights_draw_each_dataset_equally_whatever_its_size():
+    from rootpipe.train import sampling_weights
+
+    data = [(None, np.zeros((10, 10)))] * 9 + [(None, np.zeros((10, 40)))]
+    w = sampling_weights(data, ["big"] * 9 + ["small"])
+    assert w.sum() == pytest.approx(1.0)
+    assert w[9] == pytest.approx(0.5) and w[:9] == pytest.approx(np.full(9, 0.5 / 9))
+    plain = sampling_weights(data, None)  # one set: by area
+    assert plain[9] == pytest.approx(4 * plain[0])
+    fixed = sampling_weights(data, ["big"] * 9 + ["synthetic"], {"synthetic": 0.1})
+    assert fixed[9] == pytest.approx(0.1) and fixed[:9].sum() == pytest.approx(0.9)
+
+
+def test_lab_fraction_leaves_the_other_tiles_light():
+    rng = np.random.default_rng(6)
+    rgb = np.zeros((300, 300, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 120, 80, 40
+    labels = np.zeros((300, 300), np.uint8)
+    colour_kept = 0
+    for _ in range(200):
+        img, _ = augment(rgb, labels, rng, 64, strength="lab", lab_fraction=0.5)
+        i = img.astype(float).reshape(-1, 3).mean(axis=0)
+        # light jitter scales and shifts all channels alike: red minus blue stays 80 +- 10 % + 0
+        colour_kept += int(abs((i[0] - i[2]) - 80) <= 8.5)
+    assert 70 <= colour_kept <= 140
+
+
+def test_centreline_band_leaves_the_pixels_beside_a_polyline_unlabelled():
+    from rootpipe.train import centreline_band
+
+    labels = np.zeros((40, 40), np.uint8)
+    labels[:, 18:22] = 1  # a 4 px stroke drawn on a centre-line
+    out = centreline_band(labels, 3)
+    assert (out[:, 18:22] == 1).all()
+    assert (out[:, 15:18] == UNLABELLED).all() and (out[:, 22:25] == UNLABELLED).all()
+    assert (out[:, :14] == 0).all() and (out[:, 26:] == 0).all()

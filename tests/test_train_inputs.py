@@ -321,3 +321,36 @@ def test_training_images_read_at_the_campaigns_bit_depth(tmp_path):
     by_own_max = load_pairs(pairs)[0][0]
     at_14_bits = load_pairs(pairs, bit_depth=14)[0][0]
     assert at_14_bits[0, 20, 0] == round(3000 * 255 / 16383) and by_own_max[0, 20, 0] > 4 * at_14_bits[0, 20, 0] - 5
+
+
+def test_training_on_several_datasets_validates_each_and_records_the_licence(tmp_path, capsys):
+    from rootpipe.segment import checkpoint
+
+    a, b = _tiny_pairs(tmp_path / "a", 3), _tiny_pairs(tmp_path / "b", 3)
+    table = pd.concat([a.assign(dataset="a", split=["train", "train", "val"], series=["s0", "s1", "s2"]),
+                       b.assign(dataset="b", split="train", series=["t0", "t1", "t2"])])  # b: no val split
+    csv = tmp_path / "pairs.csv"
+    table.to_csv(csv, index=False)
+    out = tmp_path / "g.safetensors"
+    assert main(["train", "--pairs", str(csv), "--dataset", "a,b", "--epochs", "1", "--steps", "1", "--batch",
+                 "2", "--tile", "64", "--augmentation", "lab", "--licence", "GPL-3.0-only", "--out", str(out),
+                 "--quiet"]) == 0
+    assert "b has no 'val' split; 1 image(s) of 1 series" in capsys.readouterr().err
+    header = checkpoint.read_header(out)
+    assert header["training"]["licence"] == "GPL-3.0-only"
+    assert header["training"]["n_train_images"] == 4 and header["training"]["n_val_images"] == 2
+    validation = header["scores"]["validation"]
+    assert {"f1_a", "f1_b", "f1_pooled"} <= set(validation)
+    assert validation["f1"] == pytest.approx((validation["f1_a"] + validation["f1_b"]) / 2, abs=1e-3)
+    assert main(["train", "--out", str(out)]) == 2
+    assert "give the training images" in capsys.readouterr().err
+
+
+def test_evaluate_gives_each_image_a_confidence(tmp_path):
+    pairs = _tiny_pairs(tmp_path / "p", 3)
+    csv = tmp_path / "pairs.csv"
+    pairs.assign(split="test").to_csv(csv, index=False)
+    out = tmp_path / "scores.csv"
+    assert main(["evaluate", "--pairs", str(csv), "--method", "classical", "--out", str(out), "--quiet"]) == 0
+    scores = pd.read_csv(out)
+    assert scores["confidence"].between(0, 1).all() and scores["confidence"].lt(1).any()

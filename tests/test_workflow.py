@@ -95,6 +95,8 @@ def test_run_writes_one_row_per_image_and_per_series_timepoint(first_run, campai
     assert len(accepted) == N_SERIES * 2 and len(traits) == N_SERIES * 2
     assert sorted(traits["image_id"]) == sorted(accepted["image_id"])
     assert {"genotype", "treatment", "tube", "window", "total_length_mm"} <= set(traits.columns)
+    assert traits["segmentation_confidence"].between(0, 1).all()
+    assert "Segmentation confidence" in (run / "results/report.html").read_text()
     assert len(growth) == N_SERIES * 2 and set(growth["timepoint"]) == {1, 2}
     assert {"genotype", "treatment"} <= set(growth.columns)
     # Each row names its imaging round, the key growth_summary averages series over.
@@ -136,7 +138,9 @@ def test_report_names_the_model_that_segmented_the_images(first_run):
     assert "Methods: how these numbers were made" in html
     assert hashlib.sha256(shipped.read_bytes()).hexdigest() in html
     assert "0.05 mm per pixel" in html and "WARNING" not in html
-    assert "NOTE: synthetic images only" in html
+    from rootpipe.segment.checkpoint import read_header
+    synthetic_only = read_header(shipped)["training"]["data"].startswith("synthetic")
+    assert ("NOTE: synthetic images only" in html) == synthetic_only
 
 
 def test_report_by_hand_reads_the_stores_beside_its_manifest(first_run, tmp_path):
@@ -172,6 +176,61 @@ def test_a_border_left_out_measures_and_tracks_again_without_segmenting(first_ru
     after = pd.read_parquet(run / "results/traits.parquet").set_index("image_id")["total_length_mm"]
     assert (after < before).all()  # 300 px of a 1024 x 768 image's edges hold roots too
     assert "image border left out (px)" in (run / "results/report.html").read_text()
+
+
+def test_truncated_tables_and_caches_are_made_again_with_the_same_content(first_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(first_run[0], run, symlinks=True)
+    before = pd.read_parquet(run / "results/traits.parquet")
+    growth = pd.read_parquet(run / "results/growth.parquet")
+    for name in ("traits.parquet", "cache/ingest_checks.parquet"):  # a full disk cut both short
+        path = run / "results" / name
+        path.write_bytes(path.read_bytes()[:100])
+    proc = rootpipe(run, "run", "--configfile", "config.yaml")
+    assert "traits.parquet cannot be read (truncated?); it is made again" in proc.stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(run / "results/traits.parquet"), before)
+    pd.testing.assert_frame_equal(pd.read_parquet(run / "results/growth.parquet"), growth)
+    assert len(pd.read_parquet(run / "results/cache/ingest_checks.parquet")) > 0
+
+
+def test_a_hostile_folder_runs_to_the_end_and_the_good_images_tables_are_unchanged(first_run, campaign, tmp_path):
+    """Every hostile entry of tests/test_hostile.py in one folder beside first_run's images."""
+    import tifffile
+
+    from test_hostile import png_declaring
+
+    run = make_run_dir(tmp_path, campaign, dates_of(campaign)[:2])
+    images = run / "campaign" / "images"
+    for bad in (first_run[0] / "campaign" / "images").glob("T09_*"):  # first_run's three bad files
+        shutil.copy2(bad, images / bad.name)
+    os.symlink("T20_L01_2026-05-01.png", images / "T20_L01_2026-05-01.png")
+    os.mkfifo(images / "T20_L02_2026-05-01.png")
+    os.symlink("/dev/zero", images / "T20_L03_2026-05-01.png")
+    (images / "T20_L04_2026-05-01.png").write_bytes(png_declaring(40000, 40000))
+    with open(os.fsencode(images) + b"/T20_L05_2026-05-01_\xff.png", "wb") as fh:
+        fh.write(b"\x89PNG")
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[..., :3] = 100
+    rgba[:, 32:, :3] = 200
+    rgba[:, :20, 3] = 255
+    from conftest import write_png
+    write_png(images / "T20_L06_2026-05-01.png", rgba)
+    nan = np.ones((64, 64, 3), np.float32)
+    nan[3, 3] = np.nan
+    tifffile.imwrite(images / "T20_L07_2026-05-01.tif", nan, photometric="rgb")
+    proc = rootpipe(run, "run", "--configfile", "config.yaml")
+    assert "Report:" in proc.stdout
+    manifest = pd.read_parquet(run / "results/manifest.parquet")
+    hostile = manifest[manifest["file"].str.startswith("T20")]
+    assert len(hostile) == 7 and hostile["status"].eq("rejected").all() and hostile["reason"].str.len().gt(10).all()
+    clean = pd.read_parquet(first_run[0] / "results/traits.parquet").drop(columns=["path"])
+    swept = pd.read_parquet(run / "results/traits.parquet").drop(columns=["path"])
+    pd.testing.assert_frame_equal(swept, clean)
+    for name in ("growth", "growth_summary"):
+        pd.testing.assert_frame_equal(pd.read_parquet(run / f"results/{name}.parquet"),
+                                      pd.read_parquet(first_run[0] / f"results/{name}.parquet"))
+    peak_mb = pd.read_csv(run / "results/benchmarks/ingest.tsv", sep="\t")["max_rss"].iloc[0]
+    assert peak_mb < 1000, f"ingest peaked at {peak_mb} MB"
 
 
 def test_lengths_agree_with_the_generator_truth(first_run, campaign):

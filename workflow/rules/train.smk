@@ -14,8 +14,11 @@ def train_files(wildcards):
     """The images and annotations the pairs CSV names: a corrected mask retrains the model."""
     from rootpipe.annotations import read_pairs
 
-    try:
-        pairs = read_pairs(train_pairs(wildcards), dataset=TRAIN["dataset"])
+    import pandas as pd
+
+    try:  # several datasets, comma-separated, as `rootpipe train --dataset` takes them
+        pairs = pd.concat([read_pairs(train_pairs(wildcards), dataset=d)
+                           for d in (TRAIN["dataset"].split(",") if TRAIN["dataset"] else [None])])
     except (ValueError, FileNotFoundError) as exc:
         raise WorkflowError(f"train.pairs: {exc}") from None
     splits = {TRAIN["train_split"], TRAIN["val_split"]}
