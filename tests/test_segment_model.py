@@ -24,8 +24,20 @@ def model():
 
 def test_shipped_model_is_small_and_described():
     header = checkpoint.read_header(DEFAULT_CHECKPOINT)
-    assert DEFAULT_CHECKPOINT.stat().st_size < 10 * 2**20
+    assert DEFAULT_CHECKPOINT.stat().st_size < 25 * 2**20
     assert {"architecture", "encoder", "normalisation", "tile_px", "training", "scores"} <= set(header)
+
+
+def test_shipped_model_names_its_training_data_and_licence_and_has_a_card():
+    # Weights derived from licensed images carry the strictest training licence; SegRoot
+    # soybean (no licence) must never be among them.
+    training = checkpoint.read_header(DEFAULT_CHECKPOINT)["training"]
+    sets = ("plantrootseg_peanut", "plantrootseg_switchgrass", "tillmore_barley", "synthetic")
+    assert all(s in training["data"] for s in sets) and "segroot" not in training["data"]
+    assert training["licence"] == "AGPL-3.0-only"
+    card = (DEFAULT_CHECKPOINT.parent / "default.md").read_text()
+    assert "AGPL-3.0" in card and "GPL-3.0" in card and "SegRoot" in card
+    assert "| images" in card  # the score table
 
 
 def test_probability_does_not_depend_on_tiling(image, model):
