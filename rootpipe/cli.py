@@ -219,6 +219,9 @@ def cmd_run(a, extra: list[str]) -> int:
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="rootpipe", description=__doc__.splitlines()[0])
+    from . import __version__
+
+    top.add_argument("--version", action="version", version=f"rootpipe {__version__}")
     sub = top.add_subparsers(dest="command", required=True)
 
     # No abbreviations: `--config key=value` is Snakemake's, not a short `--configfile`.

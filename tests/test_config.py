@@ -156,3 +156,12 @@ def test_a_bad_checkpoint_stops_the_run_before_any_job(tmp_path, monkeypatch, ca
     assert main(["run", "--configfile", "campaign.yaml", "-n"]) != 0
     out = capfd.readouterr()
     assert message in out.out + out.err
+
+
+def test_version_is_printed(capsys):
+    from rootpipe import __version__
+    from rootpipe.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"rootpipe {__version__}"
