@@ -143,10 +143,11 @@ def write_rsml(paths, path, *, plant_ids=None, labels=None, image_name=None,
     ET.SubElement(meta, "last-modified").text = (
         datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     ET.SubElement(meta, "software").text = software
+    ET.SubElement(meta, "user").text = "rootpipe"  # required by the RSML schema; no person drew these
     if file_key is None:
         file_key = image_name
-    if file_key is not None:
-        ET.SubElement(meta, "file-key").text = str(file_key)
+    # required by the schema: a file without an image name keys by its own name
+    ET.SubElement(meta, "file-key").text = str(file_key if file_key is not None else Path(path).stem)
     # Declared where SmartRoot declares its diameter function.
     defs = ET.SubElement(meta, "property-definitions")
     fd = ET.SubElement(defs, "property-definition")
@@ -160,23 +161,26 @@ def write_rsml(paths, path, *, plant_ids=None, labels=None, image_name=None,
     plants = {}
     for plant in sorted(set(plant_ids.tolist())):
         # The plant's ID is its id in plant_ids (the branches table's component_id).
-        plants[plant] = ET.SubElement(scene, "plant", ID=str(plant), label="root object")
+        plants[plant] = ET.SubElement(scene, "plant", id=str(plant), label="root object")
     for i, item in enumerate(paths):
         yx, diameter = item[0], item[1]
         yx = np.asarray(yx, dtype=float)
         # The root's ID is its index in `paths`: the branches table's
         # branch_id, so that RSML and table can be joined.
         root = ET.SubElement(
-            plants[plant_ids[i].item()], "root", ID=str(i),
+            plants[plant_ids[i].item()], "root", id=str(i),
             label="branch" if labels is None else str(labels[i]))
         line = ET.SubElement(ET.SubElement(root, "geometry"), "polyline")
-        for y, x in yx:
+        # A polyline has at least two points (the schema's rule): a one-pixel root is one point twice.
+        points = yx if len(yx) != 1 else np.repeat(yx, 2, axis=0)
+        for y, x in points:
             ET.SubElement(line, "point", x=_fmt(x), y=_fmt(y))
         if diameter is not None:
             fn = ET.SubElement(ET.SubElement(root, "functions"), "function",
                                name="diameter", domain="polyline")
-            for d in np.asarray(diameter, dtype=float):
-                ET.SubElement(fn, "sample").text = _fmt(d)
+            diameter = np.asarray(diameter, dtype=float)
+            for d in diameter if len(yx) != 1 else np.repeat(diameter, 2):
+                ET.SubElement(fn, "sample", value=_fmt(d))
     ET.indent(rsml)
     with atomic_path(path) as tmp:
         ET.ElementTree(rsml).write(tmp, encoding="utf-8", xml_declaration=True)

@@ -38,7 +38,7 @@ def plain_xml_lengths(path):
         lengths.append(np.hypot(*np.diff(pts, axis=0).T).sum())
         fn = root.find("functions").find("function")
         assert fn.get("name") == "diameter" and fn.get("domain") == "polyline"
-        diameters.append([float(s.text) for s in fn.iter("sample")])
+        diameters.append([float(s.get("value")) for s in fn.iter("sample")])  # RSML 1.0: the value attribute
         assert len(diameters[-1]) == len(pts)
     return np.array(lengths), diameters
 
@@ -173,3 +173,23 @@ def test_render_mask_draws_round_capped_strokes():
     assert m[9:13, 4].sum() == 4 and m[9:13, 3].sum() == 0
     # tip to tip: the segment plus about a stroke radius at each end
     assert traits.measure(m)["total_length_mm"] == pytest.approx(45 + 4, abs=1.0)
+
+
+def test_written_rsml_keeps_the_rsml_schemas_rules(tmp_path):
+    """The rules of RSML 1.0's XML schema (RSMLValidator's rsml.xsd) that rootpipe's files once broke."""
+    m = np.zeros((40, 40), bool)
+    m[5:30, 10:13] = True
+    m[35, 35] = True  # a one-pixel root: one point, which a polyline may not be
+    res = traits.measure_all(m, 0.05)
+    path = rsml.write_rsml(res.paths, tmp_path / "img.rsml", pixel_size_mm=0.05)
+    tree = ET.parse(path).getroot()
+    meta = tree.find("metadata")
+    for required in ("version", "unit", "resolution", "last-modified", "software", "user", "file-key"):
+        assert meta.find(required) is not None and meta.find(required).text, required
+    for element in [*tree.iter("plant"), *tree.iter("root")]:
+        assert "id" in element.attrib and "ID" not in element.attrib
+    for line in tree.iter("polyline"):
+        assert len(line.findall("point")) >= 2
+    samples = list(tree.iter("sample"))
+    assert samples and all(s.get("value") is not None and not (s.text or "").strip() for s in samples)
+    assert len(rsml.read_rsml(path)) == len(res.paths)
