@@ -11,8 +11,9 @@ against per-image F1. Then the phenotype itself on the peanut test split's serie
 image of which is trained on): each interval's net length change and production (length
 gained), from the model's masks against the same from the annotation masks, both registered
 on the images (:func:`rootpipe.track.registration_image`), so only the segmentation differs.
-TILLMore's annotations are RSML centre-lines drawn 4 px wide: its pixel scores say little, its
-length columns are the measure. Real images are read from ``--data`` and never copied.
+TILLMore's annotations are RSML centre-lines drawn 4 px wide: its pixel scores leave out the 6 px
+beside each stroke (a polyline gives no width) and still say little; its length columns are the
+measure (the same trait code on the strokes and on the predicted mask). Real images are read from ``--data`` and never copied.
 With ``--out``, the tables between the ``models-benchmark`` markers of that file are replaced.
 """
 from __future__ import annotations
@@ -33,6 +34,8 @@ from rootpipe.segment import DEFAULT_CHECKPOINT
 from rootpipe.synthetic import make_campaign
 
 DATASETS = ["plantrootseg_peanut", "plantrootseg_switchgrass", "tillmore_barley", "segroot_soybean"]
+#: TILLMore's pixel scores leave out the pixels this close beside its 4 px centre-line strokes
+CENTRELINE_BAND_PX = 6
 MARKERS = ("<!-- models-benchmark:start -->", "<!-- models-benchmark:end -->")
 
 
@@ -140,7 +143,8 @@ def main() -> None:
             for method, seg in methods.items():
                 settings = cfg.load({"segment": seg})["segment"]
                 start = time.perf_counter()
-                per_image, s = evaluate(pairs, settings, threads=a.threads, progress=False)
+                per_image, s = evaluate(pairs, settings, threads=a.threads, progress=False,
+                                        centreline_band_px=CENTRELINE_BAND_PX)
                 images.append(per_image.assign(set=name, method=method))
                 rows.append({"images": name, "method": method, "n": s["n_images"], "F1": s["pooled_f1"],
                              "precision": s["pooled_precision"], "recall": s["pooled_recall"],

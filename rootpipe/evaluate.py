@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from .annotations import UNLABELLED
-from .train import load_pairs, scores
+from .train import centreline_band, load_pairs, scores
 
 
 def length_agreement(predicted: np.ndarray, annotated: np.ndarray) -> dict:
@@ -30,13 +30,17 @@ def length_agreement(predicted: np.ndarray, annotated: np.ndarray) -> dict:
 
 
 def evaluate(pairs: pd.DataFrame, settings: dict, threads: int = 1, rsml_width_px: float = 4.0,
-             progress: bool = True, bit_depth: int | None = None) -> tuple[pd.DataFrame, dict]:
+             progress: bool = True, bit_depth: int | None = None,
+             centreline_band_px: int = 0) -> tuple[pd.DataFrame, dict]:
     """Per-image scores and lengths, and a summary.
 
     Parameters
     ----------
     pairs : ``image``, ``annotation``, ``annotation_type``.
     settings : the config's ``segment`` section (method, checkpoint, tiling, threshold).
+    centreline_band_px : pixels beside RSML centre-line strokes left out of the pixel scores
+        (:func:`rootpipe.train.centreline_band`: a polyline gives no root width); lengths are
+        measured on the strokes alone either way.
 
     Returns
     -------
@@ -57,12 +61,14 @@ def evaluate(pairs: pd.DataFrame, settings: dict, threads: int = 1, rsml_width_p
 
     segmenter = make_segmenter(settings, threads)
     rows, counts = [], []
-    for (rgb, labels), image in tqdm(zip(load_pairs(pairs, rsml_width_px, bit_depth), pairs["image"]), total=len(pairs),
-                                     desc="evaluate", unit="img", disable=not progress):
+    for (rgb, labels), image, kind in tqdm(zip(load_pairs(pairs, rsml_width_px, bit_depth), pairs["image"],
+                                               pairs["annotation_type"]),
+                                           total=len(pairs), desc="evaluate", unit="img", disable=not progress):
         probability = segmenter(rgb)
         mask = to_mask(probability, settings["threshold"], settings["min_object_area_px"],
                        settings.get("centreline_threshold"))
-        s = scores(mask, labels)
+        s = scores(mask, centreline_band(labels, centreline_band_px)
+                   if centreline_band_px and kind == "rsml_centrelines" else labels)
         counts.append(s)
         sparse = bool((labels == UNLABELLED).any())
         # A sparse annotation marks some of the roots only: its length says nothing of the image's.

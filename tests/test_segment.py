@@ -162,3 +162,19 @@ def test_a_damaged_image_store_is_named_with_the_fix(tmp_path):
     with pytest.raises(ValueError, match=f"cannot read image a .* from {store}.*delete {store} and run again"):
         segment_batch(store, tmp_path / "seg.zarr", settings)
     assert not (tmp_path / "seg.zarr").exists()
+
+
+def test_half_precision_checkpoints_keep_values_fp16_cannot_hold(tmp_path):
+    import torch
+
+    path = tmp_path / "m.safetensors"
+    checkpoint.new(path, encoder="mobilenet_v2", model_kwargs={"decoder_channels": [32, 16, 16, 8, 8]})
+    model, header = checkpoint.load(path)
+    bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    bn.running_var[0] = 1e5  # a fine-tune's running variance beyond fp16's 65504
+    checkpoint.save(model, path, header, half=True)
+    loaded, _ = checkpoint.load(path)  # refused if any weight came back inf
+    again = next(m for m in loaded.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert again.running_var[0] == 1e5
+    weights = [p for p in loaded.state_dict().values() if p.is_floating_point()]
+    assert path.stat().st_size < 0.6 * sum(4 * p.numel() for p in weights)  # the rest still fp16

@@ -191,7 +191,7 @@ def save(model, path: str | Path, header: dict, half: bool = False) -> None:
     """Write ``model`` with ``header`` (architecture, encoder, ... ) atomically.
 
     ``half`` stores floating-point weights as fp16 (half the file; loading
-    casts back to the model's fp32 parameters).
+    casts back to the model's fp32 parameters), except tensors with values beyond fp16's range.
     """
     from safetensors.torch import save_file
 
@@ -201,7 +201,10 @@ def save(model, path: str | Path, header: dict, half: bool = False) -> None:
               "classes": 1, **header}
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if half:
-        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        # fp16 holds up to 65504: a batch norm's running variance can exceed it after a fine-tune,
+        # and would be stored as inf (its channel silently zeroed); such tensors stay fp32
+        state = {k: v.half() if v.is_floating_point() and bool(v.abs().max() < 6e4) else v
+                 for k, v in state.items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={HEADER_KEY: json.dumps(header)})
 
