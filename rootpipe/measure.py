@@ -108,6 +108,8 @@ def measure_batch(segmentation_store: str | Path, out: str | Path, pixel_size_mm
                     traits["root_length_density_mm_per_mm2"] * (h * w) / inner}
 
         def confidence(image_id: str) -> dict:
+            if "probability" not in root[image_id]:  # a mask made elsewhere: nothing to judge it by
+                return {"segmentation_confidence": np.nan}
             probability = checked(root[image_id]["probability"], segmentation_store, image_id)
             h, w = probability.shape
             b = border_px

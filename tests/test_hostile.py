@@ -247,7 +247,7 @@ def test_a_store_missing_a_chunk_file_is_named_never_read_as_no_roots(tmp_path):
     chunks = sorted(p for p in (tmp_path / "seg.zarr" / "a" / "mask" / "c").rglob("*") if p.is_file())
     assert len(chunks) == 3  # every band stored, the empty ones too
     (tmp_path / "seg.zarr" / "a" / "mask" / "c" / "1" / "0").unlink()  # the band with the root
-    with pytest.raises(ValueError, match=r"seg.zarr: image a is missing 1 of the 3 chunks of its mask array"):
+    with pytest.raises(ValueError, match=r"seg.zarr: image a is missing 1 of the 3 chunk files of its mask array"):
         measure_batch(tmp_path / "seg.zarr", tmp_path / "t.parquet", 0.05, {})
     with pytest.raises(ValueError, match="delete .*seg.zarr and run again"):
         read_mask(tmp_path / "seg.zarr", "a")

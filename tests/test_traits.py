@@ -694,7 +694,8 @@ def test_measure_batch_writes_traits_branches_and_rsml(tmp_path):
     # The old call still works and writes only the traits table.
     again = measure_batch(store, tmp_path / "t2.parquet", 0.1,
                           {"min_object_area_mm2": 0.0})
-    assert list(again.columns) == ["image_id", *traits.TRAIT_KEYS]
+    assert list(again.columns) == ["image_id", *traits.TRAIT_KEYS, "segmentation_confidence"]
+    assert again["segmentation_confidence"].isna().all()  # this store holds masks only
 
 
 def test_fast_skan_graph_is_skans():
