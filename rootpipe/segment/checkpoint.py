@@ -23,7 +23,7 @@ MODEL_KWARGS = ("decoder_channels", "encoder_depth", "decoder_attention_type", "
                 "decoder_dropout", "upsampling", "decoder_merge_policy", "decoder_interpolation")
 MAX_KWARG_NUMBER = 1024
 #: largest header (characters) and weights (parameters) a checkpoint may have: the shipped model has
-#: about 5 million parameters; 200 million is a network far larger than any tile inference needs
+#: about 4 million parameters; 200 million is a network far larger than any tile inference needs
 MAX_HEADER_CHARS = 1_000_000
 MAX_PARAMETERS = 200_000_000
 
