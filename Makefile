@@ -21,6 +21,7 @@ demo: install
 	$(BIN)/rootpipe run --profile local
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 # The shipped model, in two steps (docs/segmentation.md; rootpipe/models/default.md is its card):

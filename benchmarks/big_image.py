@@ -70,7 +70,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--segment-threads", type=int, help="threads of the segment job (default --threads)")
     ap.add_argument("--stages", default="tile,segment,traits")
-    ap.add_argument("--segment", default="{}", help='extra segment keys as JSON, e.g. \'{"centreline_threshold": 0.3}\'')
+    ap.add_argument("--segment", default="{}",
+                    help='extra segment keys as JSON, e.g. \'{"centreline_threshold": 0.3}\'')
     a = ap.parse_args()
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ loss (length lost) and net change per window and interval are then computed twic
     the pipeline's ``growth.parquet``: rootpipe's own masks, registered on its
     own probability maps.
 ``annotated``
-    :func:`rootpipe.track.track_series` on the annotation masks (root = 255 in
+    :func:`rootpipe.tracking.series.track_series` on the annotation masks (root = 255 in
     channel 0 of the RGBA PNG), registered on the annotation masks themselves
     (``load_probability`` = mask as float), ``total_length_mm`` from
     :func:`rootpipe.traits.measure` on the mask, same track settings.
@@ -19,7 +19,7 @@ slope predicted ~ annotated, over the intervals where both sides measured the
 quantity. Net change (``length_change_mm``) needs no registration and is
 compared on every interval. As a reference for the registrations, each
 interval is also registered on the grey images themselves (phase correlation,
-:func:`rootpipe.track.register`), which nothing in the pipeline uses.
+:func:`rootpipe.tracking.register.register`), which nothing in the pipeline uses.
 
 The pixel size of these images is not published: the config says 1 mm/px, so
 every ``_mm`` number here is in px.
@@ -43,8 +43,6 @@ import argparse
 import os
 import platform
 import shlex
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -52,10 +50,12 @@ import cv2
 import numpy as np
 import pandas as pd
 import yaml
+from common import replace_section, run_pipeline  # benchmarks/common.py
 from PIL import Image
 
 from rootpipe.config import load
-from rootpipe.track import register, track_series
+from rootpipe.tracking.register import register
+from rootpipe.tracking.series import track_series
 from rootpipe.traits import measure
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,11 +67,6 @@ SWEEP = [((1.5, 3.0, 5.0), 0.5), ((1.5, 3.0, 5.0), 0.7), ((2.0, 4.0, 6.0), 0.5),
          ((4.0, 6.0), 0.5)]
 #: Shift (px) between the mask and the image registration below which the two count as agreeing.
 AGREE_PX = 10.0
-
-
-def rootpipe_executable() -> str:
-    exe = Path(sys.executable).parent / "rootpipe"
-    return str(exe) if exe.exists() else "rootpipe"
 
 
 def read_annotation(path: Path) -> np.ndarray:
@@ -109,19 +104,6 @@ def write_config(out: Path, images: Path, sigmas, threshold: float, max_shift_px
     path = out / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
-
-
-def run_pipeline(out: Path, config: Path) -> float:
-    cmd = [rootpipe_executable(), "run", "--configfile", config.name]
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, cwd=out, capture_output=True, text=True)
-    seconds = time.perf_counter() - t0
-    with open(out / "rootpipe-run.log", "a") as log:
-        log.write(done.stdout + done.stderr)
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
-        raise SystemExit(f"rootpipe run failed ({done.returncode}); log in {out / 'rootpipe-run.log'}")
-    return seconds
 
 
 def frames_from_manifest(results: Path, pair_table: pd.DataFrame) -> pd.DataFrame:
@@ -223,8 +205,8 @@ def summarise(table: pd.DataFrame) -> dict:
 
 def segmentation_sweep(data: Path, pair_table: pd.DataFrame) -> pd.DataFrame:
     """Pixel F1 and per-image length agreement of the classical segmenter, a few settings."""
-    from rootpipe.segment import to_mask
-    from rootpipe.segment.classical import probability
+    from rootpipe.segmentation.classical import probability
+    from rootpipe.segmentation.segmenter import to_mask
 
     images = [np.asarray(Image.open(data / p).convert("RGB")) for p in pair_table["image"]]
     truth = [read_annotation(data / p) > 0 for p in pair_table["annotation"]]
@@ -352,15 +334,6 @@ def markdown(runs: list[dict], sweep: pd.DataFrame | None, command: str, args, f
     return "\n".join(lines)
 
 
-def replace_section(doc: Path, begin: str, end: str, body: str) -> None:
-    text = doc.read_text()
-    if begin not in text or end not in text:
-        raise SystemExit(f"{doc} has no {begin} ... {end} markers")
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    doc.write_text(f"{head}{begin}\n{body}\n{end}{tail}")
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, required=True, help="the shared data folder (holds pairs.csv)")
@@ -436,7 +409,6 @@ def main(argv=None) -> int:
     command = "python benchmarks/growth_peanut.py " + " ".join(parts)
     if not args.no_write:
         replace_section(DOC, BEGIN, END, markdown(runs, sweep, command, args, first_seconds, ann_seconds, cold))
-        print(f"wrote {DOC}")
     return 0
 
 

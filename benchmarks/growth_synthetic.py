@@ -42,8 +42,6 @@ import argparse
 import os
 import platform
 import shlex
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -51,10 +49,11 @@ import cv2
 import numpy as np
 import pandas as pd
 import yaml
+from common import replace_section, run_pipeline  # benchmarks/common.py
 
 from rootpipe.config import load
 from rootpipe.synthetic import make_campaign
-from rootpipe.track import track_series
+from rootpipe.tracking.series import track_series
 from rootpipe.traits import measure
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,12 +62,6 @@ BEGIN, END = "<!-- growth-synthetic:begin -->", "<!-- growth-synthetic:end -->"
 IMAGE_SIZE = (768, 1024)
 PIXEL_SIZE_MM = 0.05
 TARGETS = {"change_R2": 0.95, "gained_total_ratio_pct": 10.0, "shift_max_abs_err_px": 0.5}
-
-
-def rootpipe_executable() -> str:
-    """The ``rootpipe`` script of the running interpreter's environment."""
-    exe = Path(sys.executable).parent / "rootpipe"
-    return str(exe) if exe.exists() else "rootpipe"
 
 
 def write_config(out: Path, campaign: Path, method: str = "unet") -> Path:
@@ -82,19 +75,6 @@ def write_config(out: Path, campaign: Path, method: str = "unet") -> Path:
     path = out / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
-
-
-def run_pipeline(out: Path, config: Path) -> float:
-    """``rootpipe run`` in ``out``; returns its wall time (s)."""
-    cmd = [rootpipe_executable(), "run", "--configfile", config.name]
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, cwd=out, capture_output=True, text=True)
-    seconds = time.perf_counter() - t0
-    (out / "rootpipe-run.log").write_text(done.stdout + done.stderr)
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
-        raise SystemExit(f"rootpipe run failed ({done.returncode}); log in {out / 'rootpipe-run.log'}")
-    return seconds
 
 
 def true_intervals(campaign: Path, pixel_size_mm: float) -> pd.DataFrame:
@@ -275,15 +255,6 @@ def markdown(summary: pd.DataFrame, extra: dict, table: pd.DataFrame, command: s
     return "\n".join(lines)
 
 
-def replace_section(doc: Path, begin: str, end: str, body: str) -> None:
-    text = doc.read_text()
-    if begin not in text or end not in text:
-        raise SystemExit(f"{doc} has no {begin} ... {end} markers")
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    doc.write_text(f"{head}{begin}\n{body}\n{end}{tail}")
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("/tmp/rootpipe-growth-synthetic"))
@@ -329,7 +300,6 @@ def main(argv=None) -> int:
            f"--p-disappear {args.p_disappear}"])
     if not args.no_write:
         replace_section(DOC, BEGIN, END, markdown(summary, extra, table, command, seconds, args, cold))
-        print(f"wrote {DOC}")
     return 0
 
 

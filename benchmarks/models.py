@@ -10,10 +10,11 @@ and R² about the 1:1 line, and the Spearman rho of the per-image segmentation c
 against per-image F1. Then the phenotype itself on the peanut test split's series (windows no
 image of which is trained on): each interval's net length change and production (length
 gained), from the model's masks against the same from the annotation masks, both registered
-on the images (:func:`rootpipe.track.registration_image`), so only the segmentation differs.
+on the images (:func:`rootpipe.tracking.register.registration_image`), so only the segmentation differs.
 TILLMore's annotations are RSML centre-lines drawn 4 px wide: its pixel scores leave out the 6 px
 beside each stroke (a polyline gives no width) and still say little; its length columns are the
-measure (the same trait code on the strokes and on the predicted mask). Real images are read from ``--data`` and never copied.
+measure (the same trait code on the strokes and on the predicted mask). Real images are read from ``--data``
+and never copied.
 With ``--out``, the tables between the ``models-benchmark`` markers of that file are replaced.
 """
 from __future__ import annotations
@@ -28,9 +29,9 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from rootpipe import config as cfg
-from rootpipe.annotations import read_pairs
-from rootpipe.evaluate import evaluate, length_agreement
-from rootpipe.segment import DEFAULT_CHECKPOINT
+from rootpipe.learn.annotations import read_pairs
+from rootpipe.learn.evaluate import evaluate, length_agreement
+from rootpipe.segmentation.segmenter import DEFAULT_CHECKPOINT
 from rootpipe.synthetic import make_campaign
 
 DATASETS = ["plantrootseg_peanut", "plantrootseg_switchgrass", "tillmore_barley", "segroot_soybean"]
@@ -61,13 +62,14 @@ def grey_copies(pairs: pd.DataFrame, folder: Path) -> pd.DataFrame:
 
 def peanut_intervals(test: pd.DataFrame, settings: dict, threads: int) -> pd.DataFrame:
     """Per interval of each peanut test series: net change and production, predicted and annotated (px)."""
-    from rootpipe.segment import make_segmenter, to_mask
-    from rootpipe.track import registration_image, track_series
-    from rootpipe.train import load_pairs
+    from rootpipe.learn.annotations import load_pairs
+    from rootpipe.segmentation.segmenter import Segmenter, to_mask
+    from rootpipe.tracking.register import registration_image
+    from rootpipe.tracking.series import track_series
     from rootpipe.traits import measure
 
     peanut = test[test["dataset"] == "plantrootseg_peanut"].sort_values(["series", "date"], ignore_index=True)
-    segmenter = make_segmenter(settings, threads)
+    segmenter = Segmenter(settings, threads)
     masks, grey = {"predicted": {}, "annotated": {}}, {}
     for (rgb, labels), image_id in zip(load_pairs(peanut), peanut["image"]):
         probability = segmenter(rgb)

@@ -22,12 +22,14 @@ import torch
 import zarr
 
 from rootpipe import config as cfg
-from rootpipe.segment import DEFAULT_CHECKPOINT
-from rootpipe.segment import checkpoint, resolved_settings, segment_batch, to_mask
-from rootpipe.segment.tiling import predict_tiled, tile_starts
-from rootpipe.segment.unet import TilePredictor, pick_device
+from rootpipe.io.stores import read_image_level
+from rootpipe.segmentation import checkpoint
+from rootpipe.segmentation.segmenter import DEFAULT_CHECKPOINT, resolved_settings, to_mask
+from rootpipe.segmentation.tiling import predict_tiled, tile_starts
+from rootpipe.segmentation.unet import TilePredictor, pick_device
+from rootpipe.stages.segment import run as segment_batch
+from rootpipe.stages.tile import run as tile_batch
 from rootpipe.synthetic import make_campaign
-from rootpipe.tile import read_image_level, tile_batch
 
 
 def tiles_of(rgb, tile, overlap):

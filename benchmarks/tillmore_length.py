@@ -2,7 +2,7 @@
 
 For every ``rsml_centrelines`` pair of ``pairs.csv`` (TILLMore barley seedlings:
 RootNav splines in pixel units), the centre-lines are drawn as 4 px strokes
-(:func:`rootpipe.rsml.render_mask`, as RootNav's loader draws them) on a canvas
+(:func:`rootpipe.io.rsml.render_mask`, as RootNav's loader draws them) on a canvas
 of the photo's size, the mask is measured with :func:`rootpipe.traits.measure`
 (1 mm/px, so lengths are px), and the result is compared with two truths:
 
@@ -41,10 +41,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import replace_section  # benchmarks/common.py, beside this script
 from PIL import Image
 from scipy.spatial import cKDTree
 
-from rootpipe import rsml, traits
+from rootpipe import traits
+from rootpipe.io import rsml
 
 STROKE_PX = 4.0
 PARALLEL_DEG = 30.0
@@ -127,7 +129,7 @@ def compare_image(data: Path, row) -> dict:
     caps = STROKE_PX / 2 * free
     return {
         "image": Path(row.image).name, "n_roots": len(roots),
-        "polyline_px": rsml.total_length(roots),
+        "polyline_px": sum(rsml.polyline_length(r.yx) for r in roots),
         "union_px": union + caps, "visible_px": visible + caps, "free_ends": free,
         "measured_px": measured, "seconds": seconds,
     }
@@ -173,13 +175,6 @@ def markdown(summ: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_doc(text: str, doc: Path = DOC) -> None:
-    """Replace the block between the markers in ``doc``."""
-    old = doc.read_text()
-    i, j = old.index(BEGIN) + len(BEGIN), old.index(END)
-    doc.write_text(old[:i] + "\n" + text + "\n" + old[j:])
-
-
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True, help="shared/data folder")
@@ -191,8 +186,7 @@ def main(argv=None) -> None:
         print(table.describe().T[["mean", "min", "max"]])
         print(summ.to_string(index=False))
     if not a.no_write:
-        write_doc(markdown(summ))
-        print(f"wrote {DOC}")
+        replace_section(DOC, BEGIN, END, markdown(summ))
 
 
 if __name__ == "__main__":

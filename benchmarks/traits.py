@@ -39,9 +39,11 @@ from pathlib import Path  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import skan  # noqa: E402
+from common import replace_section  # noqa: E402 - benchmarks/common.py, beside this script
 from skimage.morphology import skeletonize  # noqa: E402
 
-from rootpipe import rsml, traits  # noqa: E402
+from rootpipe import traits  # noqa: E402
+from rootpipe.io import rsml  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "traits.md"
 BEGIN, END = "<!-- speed:begin -->", "<!-- speed:end -->"
@@ -109,12 +111,6 @@ def markdown(times: dict, mask: np.ndarray) -> str:
     return "\n".join(lines)
 
 
-def write_doc(text: str, doc: Path = DOC) -> None:
-    old = doc.read_text()
-    i, j = old.index(BEGIN) + len(BEGIN), old.index(END)
-    doc.write_text(old[:i] + "\n" + text + "\n" + old[j:])
-
-
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
@@ -126,8 +122,7 @@ def main(argv=None) -> None:
     text = markdown(times, mask)
     print(text)
     if not a.no_write:
-        write_doc(text)
-        print(f"wrote {DOC}")
+        replace_section(DOC, BEGIN, END, text)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ PROFILES = ("local", "slurm")
 
 
 def _config(arg):
-    from . import config
+    from rootpipe import config
 
     if arg is None and Path("config/config.yaml").exists():
         arg = "config/config.yaml"
@@ -24,6 +24,58 @@ def _config(arg):
         # (the workflow passes each rule its slice as inline JSON).
         config.check_campaign(config.read_yaml(arg))
     return settings
+
+
+#: `rootpipe train` flags that override the config's train section: (flag, type, help)
+TRAIN_FLAGS = [
+    ("--dataset", str, "only rows of this dataset of the pairs CSV; several, comma-separated, are sampled equally"),
+    ("--train-split", str, "split of the pairs CSV to train on"),
+    ("--val-split", str, "split of the pairs CSV to validate on"),
+    ("--init", str, "checkpoint to fine-tune or go on training from (--out must be another file)"),
+    ("--encoder", str, "smp encoder of a new network (default mobilenet_v2, the shipped model's)"),
+    ("--epochs", int, "epochs"),
+    ("--steps", int, "steps per epoch"),
+    ("--batch", int, "tiles per step"),
+    ("--tile", int, "tile size, px"),
+    ("--lr", float, "peak learning rate of the one-cycle schedule"),
+    ("--seed", int, "random seed"),
+    ("--device", str, "auto, cpu, cuda or mps"),
+    ("--augmentation", str, "full: scale, colour, blur and noise (varied imaging); light: flips, turns and mild "
+                            "brightness (one imaging setup); lab: scale 0.5-2x, colour, grey, blur, JPEG, uneven "
+                            "light, condensation, soil texture (a generalist over many labs)"),
+    ("--lab-fraction", float, "with --augmentation lab: share of tiles given the lab jitter, the rest light"),
+    ("--root-fraction", float, "share of training tiles placed over an annotated root"),
+    ("--skeleton-weight", float, "weight of a centre-line recall term beside BCE + Dice: misses along a root's "
+                                 "centre-line cost by length, not area (0: off)"),
+    ("--synthetic-share", float, "with --pairs and --synthetic: share of training tiles from the synthetic "
+                                 "campaigns (default: an equal share with each real set)"),
+    ("--synthetic-series", int, "series per synthetic training campaign"),
+    ("--centreline-band-px", int, "around RSML centre-line annotations, leave this many px unlabelled: a "
+                                  "polyline gives no root width (0: off)"),
+    ("--rsml-width-px", float, "width RSML polylines are drawn at as training masks, px"),
+    ("--licence", str, "licence of the weights (that of the strictest training set), kept in the checkpoint"),
+]
+TRAIN_KEYS = {"--tile": "tile_px"}
+
+
+def _train_key(flag: str) -> str:
+    return TRAIN_KEYS.get(flag, flag[2:].replace("-", "_"))
+
+
+def _train_settings(a) -> dict:
+    """The config's train section with the flags given on the command line put over it."""
+    settings = _config(a.config)
+    train = dict(settings["train"])
+    for flag, _, _ in TRAIN_FLAGS:
+        value = getattr(a, flag[2:].replace("-", "_"))
+        if value is not None:
+            train[_train_key(flag)] = value
+    from rootpipe import config
+
+    train = config.validate({**settings, "train": train})["train"]  # the flags meet the schema's checks
+    train["pairs"] = a.pairs or (None if (a.folder or a.synthetic) else train["pairs"])
+    train["bit_depth"] = a.bit_depth if a.bit_depth is not None else settings.get("bit_depth")
+    return train
 
 
 def _add_common(p: argparse.ArgumentParser, threads: bool = True, config: bool = True,
@@ -38,7 +90,7 @@ def _add_common(p: argparse.ArgumentParser, threads: bool = True, config: bool =
 
 
 def cmd_demo(a) -> None:
-    from .synthetic import make_campaign
+    from rootpipe.synthetic import make_campaign
 
     truth = make_campaign(a.out_dir, n_series=a.series, n_timepoints=a.timepoints,
                           image_size=(a.height, a.width), seed=a.seed, progress=not a.quiet)
@@ -47,15 +99,15 @@ def cmd_demo(a) -> None:
 
 
 def cmd_ingest(a) -> None:
-    from . import ingest
+    from rootpipe.stages import ingest
 
     ingest.run(_config(a.config), threads=a.threads, progress=not a.quiet)
 
 
 def cmd_tile(a) -> None:
-    from .config import pixel_size_mm
-    from .ingest import read_batch
-    from .tile import tile_batch
+    from rootpipe.config import pixel_size_mm
+    from rootpipe.stages.ingest import read_batch
+    from rootpipe.stages.tile import run as tile_batch
 
     cfg = _config(a.config)
     tile_batch(read_batch(a.batch), a.out, cfg["tile"]["chunk_px"], cfg["tile"]["levels"],
@@ -63,14 +115,14 @@ def cmd_tile(a) -> None:
 
 
 def cmd_segment(a) -> None:
-    from .segment import segment_batch
+    from rootpipe.stages.segment import run as segment_batch
 
     segment_batch(a.images, a.out, _config(a.config)["segment"], threads=a.threads, progress=not a.quiet)
 
 
 def cmd_traits(a) -> None:
-    from .config import pixel_size_mm
-    from .measure import measure_batch
+    from rootpipe.config import pixel_size_mm
+    from rootpipe.stages.traits import run as measure_batch
 
     cfg = _config(a.config)
     measure_batch(a.segmentation, a.out, pixel_size_mm(cfg), cfg["traits"], threads=a.threads,
@@ -78,26 +130,26 @@ def cmd_traits(a) -> None:
 
 
 def cmd_collect(a) -> None:
-    from .collect import run
+    from rootpipe.stages.collect import run
 
     run(a.manifest, a.traits, a.out)
 
 
 def cmd_track(a) -> None:
-    from .track import run
+    from rootpipe.stages.track import run
 
     run(a.traits, a.out, _config(a.config), threads=a.threads, progress=not a.quiet,
         roots_out=a.roots, summary_out=a.summary)
 
 
 def cmd_report(a) -> None:
-    from .report import run
+    from rootpipe.stages.report import run
 
     run(a.manifest, a.traits, a.growth, a.out, _config(a.config))
 
 
 def _pairs(a):
-    from .annotations import pairs_from_folder, read_pairs
+    from rootpipe.learn.annotations import pairs_from_folder, read_pairs
 
     if a.pairs:
         return read_pairs(a.pairs, a.split, a.dataset)
@@ -107,68 +159,32 @@ def _pairs(a):
 
 
 def cmd_train(a) -> None:
-    import pandas as pd
+    from rootpipe.learn.pairs import training_pairs
+    from rootpipe.learn.train import DEFAULT_MODEL, train
 
-    from .annotations import pairs_from_folder, read_pairs
-    from .train import DEFAULT_MODEL, train
-
-    if a.init and a.encoder:
-        print(f"train: --encoder {a.encoder} ignored: the network is the --init checkpoint's", file=sys.stderr)
-    if not (a.pairs or a.folder or a.synthetic):
-        raise ValueError("train: give the training images: --pairs CSV, --folder F or --synthetic DIR")
-    if a.folder and (a.pairs or a.synthetic):
+    t = _train_settings(a)
+    if t["init"] and t["encoder"]:
+        print(f"train: --encoder {t['encoder']} ignored: the network is the --init checkpoint's", file=sys.stderr)
+    if not (t["pairs"] or a.folder or a.synthetic):
+        raise ValueError("train: give the training images: --pairs CSV (or train.pairs in the config), "
+                         "--folder F or --synthetic DIR")
+    if a.folder and (t["pairs"] or a.synthetic):
         raise ValueError("train: --folder trains on that folder alone; --pairs and --synthetic combine")
-    tables, notes = {"train": [], "val": []}, []
-    if a.pairs:
-        datasets = a.dataset.split(",") if a.dataset else [None]
-        for dataset in datasets:
-            train_rows = read_pairs(a.pairs, a.train_split, dataset)
-            val_rows = read_pairs(a.pairs, a.val_split, dataset, allow_empty=True)
-            if val_rows.empty and len(datasets) > 1 and "series" in train_rows:
-                # a set without a validation split (TILLMore) still counts in the epoch ranking:
-                # every 8th of its series is held out of training for it
-                series = sorted(train_rows["series"].astype(str).unique())[::8]
-                val_rows = train_rows[train_rows["series"].astype(str).isin(series)]
-                train_rows = train_rows.drop(val_rows.index)
-                print(f"train: {dataset} has no {a.val_split!r} split; {len(val_rows)} image(s) of "
-                      f"{len(series)} series of its {a.train_split!r} split validate instead", file=sys.stderr)
-            tables["train"].append(train_rows)
-            tables["val"].append(val_rows)
-        # the file's name, not its path: the header is shown in reports
-        notes.append(f"{Path(a.pairs).name}: {(a.dataset or 'every dataset').replace(',', ', ')} "
-                     f"(splits {a.train_split}/{a.val_split})")
-    if a.synthetic:
-        from .synthetic import make_campaign
-
-        out = Path(a.synthetic)
-        for name, seed, n in (("train", a.seed + 1, a.synthetic_series), ("val", a.seed + 1000, 2)):
-            make_campaign(out / name, n_series=n, n_timepoints=3, image_size=(512, 640), seed=seed,
-                          progress=not a.quiet, reuse=True)
-            truth = pd.read_csv(out / name / "truth" / "lengths.csv")
-            tables[name].append(pd.DataFrame({
-                "image": [str(out / name / "images" / f) for f in truth["file"]],
-                "annotation": [str(out / name / "truth" / f) for f in truth["file"]],
-                "annotation_type": "mask", "dataset": "synthetic"}))
-        notes.append(f"synthetic campaigns (rootpipe.synthetic, seeds {a.seed + 1}/{a.seed + 1000})")
-    if a.folder:
-        pairs = pairs_from_folder(a.folder, a.annotation_type)
-        val_pairs = pairs.iloc[::5] if len(pairs) > 1 else pairs.iloc[:0]
-        tables = {"train": [pairs.drop(val_pairs.index)], "val": [val_pairs]}
-        notes.append(f"{a.folder} (every 5th image for validation)")
-    train_pairs, val_pairs = (pd.concat(tables[k], ignore_index=True) for k in ("train", "val"))
-    notes = {"data": " + ".join(notes)}
-    if a.licence:
-        notes["licence"] = a.licence
+    train_pairs, val_pairs, data = training_pairs(t, a.folder, a.synthetic, a.annotation_type, progress=not a.quiet)
+    notes = {"data": data}
+    if t["licence"]:
+        notes["licence"] = t["licence"]
     existed = Path(a.out).exists()
     try:
-        header = train(train_pairs, val_pairs, a.out, init=a.init,
-                       encoder=a.encoder or DEFAULT_MODEL["encoder"], epochs=a.epochs, steps_per_epoch=a.steps,
-                       batch=a.batch, tile=a.tile, lr=a.lr, seed=a.seed, device=a.device, threads=a.threads,
-                       rsml_width_px=a.rsml_width_px, root_fraction=a.root_fraction,
-                       augmentation=a.augmentation, skeleton_weight=a.skeleton_weight, progress=not a.quiet,
-                       notes=notes, bit_depth=a.bit_depth, centreline_band_px=a.centreline_band_px,
-                       lab_fraction=a.lab_fraction, synthetic_share=a.synthetic_share,
-                       pixel_size_mm=a.pixel_size_mm or (0.05 if a.synthetic and not a.pairs else None))
+        header = train(train_pairs, val_pairs, a.out, init=t["init"],
+                       encoder=t["encoder"] or DEFAULT_MODEL["encoder"], epochs=t["epochs"],
+                       steps_per_epoch=t["steps"], batch=t["batch"], tile=t["tile_px"], lr=t["lr"], seed=t["seed"],
+                       device=t["device"], threads=a.threads, rsml_width_px=t["rsml_width_px"],
+                       root_fraction=t["root_fraction"], augmentation=t["augmentation"],
+                       skeleton_weight=t["skeleton_weight"], progress=not a.quiet, notes=notes,
+                       bit_depth=t["bit_depth"], centreline_band_px=t["centreline_band_px"],
+                       lab_fraction=t["lab_fraction"], synthetic_share=t["synthetic_share"],
+                       pixel_size_mm=a.pixel_size_mm or (0.05 if a.synthetic and not t["pairs"] else None))
     except KeyboardInterrupt:
         if Path(a.out).exists() and not existed:
             print(f"train: interrupted; {a.out} holds the best epoch finished so far", file=sys.stderr)
@@ -179,9 +195,9 @@ def cmd_train(a) -> None:
 
 
 def cmd_evaluate(a) -> None:
-    from .atomic import atomic_path
-    from .evaluate import evaluate
-    from .segment import DEFAULT_CHECKPOINT
+    from rootpipe.io.atomic import atomic_path
+    from rootpipe.learn.evaluate import evaluate
+    from rootpipe.segmentation.segmenter import DEFAULT_CHECKPOINT
 
     if a.method == "classical" and a.checkpoint:
         raise ValueError("--checkpoint is for the U-Net; --method classical uses none")
@@ -212,14 +228,34 @@ def cmd_evaluate(a) -> None:
 
 
 def cmd_run(a, extra: list[str]) -> int:
-    from .run import run_workflow
+    from rootpipe.run import run_workflow
 
     return run_workflow(a.profile, a.configfile, extra)
 
 
+#: (subcommand, function, help, [(argument, help)]) of the stages whose arguments are files
+STAGE_COMMANDS = [
+    ("tile", cmd_tile, "one batch's images into an OME-Zarr store",
+     [("batch", "batch list file (results/batches/BATCH.tsv)"), ("out", "output store (results/images/BATCH.zarr)")]),
+    ("segment", cmd_segment, "root probability and mask for one batch",
+     [("images", "image store (results/images/BATCH.zarr)"),
+      ("out", "output store (results/segmentation/BATCH.zarr)")]),
+    ("traits", cmd_traits, "root traits of one batch's masks",
+     [("segmentation", "segmentation store (results/segmentation/BATCH.zarr)"),
+      ("out", "output table (results/traits/BATCH.parquet)"),
+      ("--branches", "also write one row per skeleton branch to this parquet"),
+      ("--rsml", "also write one RSML file per image into this folder")]),
+    ("track", cmd_track, "growth per series over time",
+     [("traits", "collected traits.parquet"), ("out", "growth.parquet"),
+      ("--roots", "per-root table (default: roots.parquet beside OUT)"),
+      ("--summary", "per-group table (default: growth_summary.parquet beside OUT)")]),
+]
+
+
 def parser() -> argparse.ArgumentParser:
+    # Long on purpose: argparse declarations, one block per subcommand.
     top = argparse.ArgumentParser(prog="rootpipe", description=__doc__.splitlines()[0])
-    from . import __version__
+    from rootpipe import __version__
 
     top.add_argument("--version", action="version", version=f"rootpipe {__version__}")
     sub = top.add_subparsers(dest="command", required=True)
@@ -242,54 +278,23 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("train", help="train a U-Net on annotated images")
+    p = sub.add_parser("train", help="train a U-Net on annotated images",
+                       description="Settings not given as flags come from the config's train section "
+                                   "(--config; its defaults are the schema's, listed in config/README.md).")
     src = p.add_argument_group("training images (--pairs and --synthetic combine: a generalist model)")
-    src.add_argument("--pairs", help="CSV with image, annotation, annotation_type, split")
+    src.add_argument("--pairs", help="CSV with image, annotation, annotation_type, split (default: train.pairs)")
     src.add_argument("--folder", help="folder with images/ and same-stem masks/")
     src.add_argument("--synthetic", help="generate synthetic training campaigns in this folder")
     p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
-    p.add_argument("--licence", help="licence of the weights (that of the strictest training set), "
-                                     "recorded in the checkpoint's header")
-    p.add_argument("--lab-fraction", type=float, default=1.0,
-                   help="with --augmentation lab: share of tiles given the lab jitter, the rest light (default 1)")
-    p.add_argument("--synthetic-share", type=float,
-                   help="with --pairs and --synthetic: share of training tiles from the synthetic campaigns "
-                        "(default: an equal share with each real set)")
-    p.add_argument("--centreline-band-px", type=int, default=0,
-                   help="around RSML centre-line annotations, leave this many px unlabelled: a polyline "
-                        "gives no root width (default 0: off)")
-    p.add_argument("--init", help="checkpoint to fine-tune or go on training from (--out must be another file)")
-    p.add_argument("--dataset", help="only rows of this dataset (pairs CSV); several, comma-separated, are "
-                                     "sampled equally")
-    p.add_argument("--train-split", default="train")
-    p.add_argument("--val-split", default="val")
     p.add_argument("--annotation-type", default="mask", help="for --folder: mask, rootpainter, ...")
-    p.add_argument("--synthetic-series", type=int, default=8)
-    p.add_argument("--encoder", help="smp encoder of a new network (default mobilenet_v2, the shipped model's)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--steps", type=int, default=50, help="steps per epoch")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--tile", type=int, default=256)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--rsml-width-px", type=float, default=4.0)
     p.add_argument("--pixel-size-mm", type=float,
                    help="mm per pixel of the training images, recorded in the checkpoint so a campaign at "
                         "another scale is warned (default: the --init checkpoint's; 0.05 for --synthetic)")
-    p.add_argument("--bit-depth", type=int,
-                   help="camera bits of 16-bit images, as the campaign config's bit_depth")
-    p.add_argument("--root-fraction", type=float, default=0.5,
-                   help="share of training tiles placed over an annotated root (default 0.5)")
-    p.add_argument("--augmentation", choices=("full", "light", "lab"), default="full",
-                   help="full: scale, colour, blur and noise jitter (varied imaging); light: flips, "
-                        "rotations and mild brightness only (fine-tuning on one imaging setup); lab: "
-                        "scale 0.5-2x, colour, grey, blur, JPEG, uneven light, condensation, soil texture "
-                        "(a generalist over many labs)")
-    p.add_argument("--skeleton-weight", type=float, default=0.0,
-                   help="weight of a centre-line recall term beside BCE + Dice: misses along a root's "
-                        "centre-line cost by length, not area (default 0: off)")
-    _add_common(p, config=False)  # training reads no campaign config
+    p.add_argument("--bit-depth", type=int, help="camera bits of 16-bit images (default: the config's bit_depth)")
+    # Each flag below overrides the config's train.<key>; no defaults here (one source: the schema).
+    for flag, kind, text in TRAIN_FLAGS:
+        p.add_argument(flag, type=kind, help=f"{text} (train.{_train_key(flag)})")
+    _add_common(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="scores and length agreement against annotations")
@@ -299,7 +304,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--split")
     p.add_argument("--dataset", help="only rows of this dataset (pairs CSV)")
     p.add_argument("--annotation-type", default="mask")
-    p.add_argument("--checkpoint", help="rootpipe checkpoint (default: the config's segment.checkpoint, else the shipped model)")
+    p.add_argument("--checkpoint", help="rootpipe checkpoint (default: the config's segment.checkpoint, "
+                                         "else the shipped model)")
     p.add_argument("--method", choices=["classical", "unet"], help="default: the config's segment.method")
     p.add_argument("--out", help="per-image CSV")
     _add_common(p)
@@ -309,39 +315,20 @@ def parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("tile", help="one batch's images into an OME-Zarr store")
-    p.add_argument("batch", help="batch list file (results/batches/BATCH.tsv)")
-    p.add_argument("out", help="output store (results/images/BATCH.zarr)")
-    _add_common(p)
-    p.set_defaults(func=cmd_tile)
-
-    p = sub.add_parser("segment", help="root probability and mask for one batch")
-    p.add_argument("images", help="image store (results/images/BATCH.zarr)")
-    p.add_argument("out", help="output store (results/segmentation/BATCH.zarr)")
-    _add_common(p)
-    p.set_defaults(func=cmd_segment)
-
-    p = sub.add_parser("traits", help="root traits of one batch's masks")
-    p.add_argument("segmentation", help="segmentation store (results/segmentation/BATCH.zarr)")
-    p.add_argument("out", help="output table (results/traits/BATCH.parquet)")
-    p.add_argument("--branches", help="also write one row per skeleton branch to this parquet")
-    p.add_argument("--rsml", help="also write one RSML file per image into this folder")
-    _add_common(p)
-    p.set_defaults(func=cmd_traits)
+    # The per-batch and per-campaign stages Snakemake's rules call: positionals and options with their help.
+    for name, func, text, arguments in STAGE_COMMANDS:
+        p = sub.add_parser(name, help=text)
+        for argument, argument_help in arguments:
+            p.add_argument(argument, help=argument_help)
+        _add_common(p)
+        p.set_defaults(func=func)
 
     p = sub.add_parser("collect", help="join every batch's traits with the manifest")
     p.add_argument("manifest")
     p.add_argument("traits", nargs="*")
-    p.add_argument("--out", required=True, help="traits.parquet (traits.csv and traits_rve.csv are written beside it)")
+    p.add_argument("--out", required=True,
+                   help="traits.parquet (traits.csv and traits_rve.csv are written beside it)")
     p.set_defaults(func=cmd_collect)
-
-    p = sub.add_parser("track", help="growth per series over time")
-    p.add_argument("traits", help="collected traits.parquet")
-    p.add_argument("out", help="growth.parquet")
-    p.add_argument("--roots", help="per-root table (default: roots.parquet beside OUT)")
-    p.add_argument("--summary", help="per-group table (default: growth_summary.parquet beside OUT)")
-    _add_common(p)
-    p.set_defaults(func=cmd_track)
 
     p = sub.add_parser("report", help="self-contained HTML report")
     p.add_argument("manifest")

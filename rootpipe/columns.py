@@ -48,3 +48,12 @@ MANIFEST_COLUMNS = [
     "image_id", "status", "reason", "series", "timestamp", "session", "batch", "path", "file",
     "size_bytes", "mtime_ns", "content_hash", "height_px", "width_px", "channels", "dtype", "bit_depth",
 ]
+
+
+# Per diameter class: (key prefix, total it sums to).
+CLASS_QUANTITIES = (
+    ("length_mm", "total_length_mm"),
+    ("projected_area_mm2", "projected_area_mm2"),
+    ("surface_area_mm2", "surface_area_mm2"),
+    ("volume_mm3", "volume_mm3"),
+)

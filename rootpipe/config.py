@@ -152,7 +152,7 @@ def check_filename_fields(config: dict) -> None:
     A check of the whole campaign config, not of :func:`validate`: a stage gets only its slice,
     where the pattern is the default but the fields are the campaign's.
     """
-    from .columns import MANIFEST_COLUMNS, RESULT_COLUMNS
+    from rootpipe.columns import MANIFEST_COLUMNS, RESULT_COLUMNS
 
     groups = re.compile(config["filename_pattern"]).groupindex
     taken = [g for g in groups if g in {*MANIFEST_COLUMNS, *RESULT_COLUMNS}]
@@ -171,7 +171,8 @@ def check_input_dir(input_dir: str | Path) -> Path:
     """``input_dir`` as a Path; FileNotFoundError saying what to set if it is not a folder."""
     input_dir = Path(input_dir)
     if not input_dir.is_dir():
-        relative = "" if input_dir.is_absolute() else f" ({input_dir.absolute()}: relative paths start from the folder the run starts in)"
+        relative = "" if input_dir.is_absolute() else (f" ({input_dir.absolute()}: relative paths start "
+                                                       "from the folder the run starts in)")
         raise FileNotFoundError(f"input_dir {input_dir}{relative} is not a folder: set input_dir in the config "
                                 "to the folder that holds the campaign's images")
     return input_dir

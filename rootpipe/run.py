@@ -18,6 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+from rootpipe import __version__
+from rootpipe.compat import check_results_layout
+
 REPO = Path(__file__).resolve().parents[1]
 RUN_LOCK = ".rootpipe-run.lock"
 WORKDIR_MARKER = ".rootpipe-workdir"
@@ -48,6 +51,8 @@ def _sigint_default() -> None:
 
 def run_workflow(profile: str = "local", configfile: str | None = None, extra: list[str] = ()) -> int:
     """Run Snakemake in the current directory; returns its exit status."""
+    # Long on purpose: one sequence under one lock (checks, lock, stale Snakemake locks, damaged tables,
+    # Snakemake, signal forwarding); its order is the guarantee.
     extra = list(extra)
     overridden = [k for k in _config_overrides(extra) if k in ("results_dir", "input_dir")]
     if overridden:  # the lock and the checks below read the file: they would guard the wrong folder
@@ -68,6 +73,13 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
     if problem:
         print(f"rootpipe run: {problem}", file=sys.stderr)
         return 1
+    try:
+        layout_note = check_results_layout(results, __version__)
+    except ValueError as exc:
+        print(f"rootpipe run: {exc}", file=sys.stderr)
+        return 1
+    if layout_note:
+        print(f"rootpipe run: note: {layout_note}", file=sys.stderr)
     state = Path(".snakemake")
     state.mkdir(exist_ok=True)
     # The lock lives with the results, so two runs on one results_dir exclude each other
@@ -273,8 +285,8 @@ def damaged_tables(results: Path) -> list[Path]:
 
 def shipped_model_note() -> str:
     """What a campaign segmented with the shipped model should know of it, from its header."""
-    from .segment import DEFAULT_CHECKPOINT
-    from .segment.checkpoint import read_header
+    from rootpipe.segmentation.checkpoint import read_header
+    from rootpipe.segmentation.segmenter import DEFAULT_CHECKPOINT
 
     data = (read_header(DEFAULT_CHECKPOINT).get("training") or {}).get("data") or ""
     if data.startswith("synthetic"):
@@ -292,8 +304,8 @@ def check_model(config: dict) -> None:
     a broken checkpoint is refused in one line before any image is tiled, not in every segment job.
     The train target's own model, not yet written, is left to it, and the shipped model, which the
     test suite loads, is not loaded again at every start (about 3 s: torch and the network)."""
-    from .segment import DEFAULT_CHECKPOINT, model_path
-    from .segment.checkpoint import load
+    from rootpipe.segmentation.checkpoint import load
+    from rootpipe.segmentation.segmenter import DEFAULT_CHECKPOINT, model_path
 
     path = model_path(config["segment"])
     if path.exists() and path.resolve() != DEFAULT_CHECKPOINT.resolve():
@@ -306,7 +318,7 @@ def check_model(config: dict) -> None:
 def _checked_results_dir(configfile: str | None, check_input: bool = True) -> tuple[Path, list[str]]:
     """The campaign's results_dir, after the config's own checks (ValueError or FileNotFoundError),
     and notes on settings left at defaults that a campaign should look at."""
-    from .config import check_campaign, check_input_dir, read_yaml
+    from rootpipe.config import check_campaign, check_input_dir, read_yaml
 
     source = configfile or ("config/config.yaml" if Path("config/config.yaml").exists()
                             else REPO / "config" / "config.yaml")

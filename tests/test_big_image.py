@@ -5,14 +5,16 @@ import pandas as pd
 import pytest
 import tifffile
 import zarr
+from conftest import write_png
 
 from rootpipe import config as cfg
-from rootpipe.segment import checkpoint, segment_batch, to_mask
-from rootpipe.segment.tiling import blend_window, predict_rows, predict_tiled, tile_starts
-from rootpipe.segment.unet import TilePredictor
-from rootpipe.tile import pyramid, tile_batch
-
-from conftest import write_png
+from rootpipe.segmentation import checkpoint
+from rootpipe.segmentation.segmenter import to_mask
+from rootpipe.segmentation.tiling import blend_window, predict_rows, predict_tiled, tile_starts
+from rootpipe.segmentation.unet import TilePredictor
+from rootpipe.stages.segment import run as segment_batch
+from rootpipe.stages.tile import pyramid
+from rootpipe.stages.tile import run as tile_batch
 
 
 def _roots(shape, seed=0):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rootpipe.segment.confidence import segmentation_confidence
+from rootpipe.segmentation.confidence import segmentation_confidence
 
 
 def test_sharp_map_is_confident_and_a_blurred_one_is_not():
@@ -33,7 +33,7 @@ def test_rootless_image_has_nothing_undecided_and_valid_limits_the_count():
 def test_report_lists_the_least_confident_first_and_advises_a_fine_tune_only_when_unsure():
     import pandas as pd
 
-    from rootpipe.report import OUT_OF_DOMAIN_CONFIDENCE, confidence_section
+    from rootpipe.stages.report import OUT_OF_DOMAIN_CONFIDENCE, confidence_section
 
     traits = pd.DataFrame({"file": [f"im{i}.png" for i in range(12)], "series": "a",
                            "timestamp": pd.date_range("2026-05-01", periods=12),

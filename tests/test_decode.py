@@ -1,10 +1,15 @@
 import numpy as np
 import pytest
 import tifffile
-
-from rootpipe.decode import UnreadableImage, read_image, to_rgb8
-
 from conftest import write_jpeg, write_png
+
+from rootpipe.io.decode import UnreadableImage, read_image, to_rgb8
+
+
+def refused(path, match: str) -> None:
+    """read_image refuses ``path`` with a message matching ``match``."""
+    with pytest.raises(UnreadableImage, match=match):
+        read_image(path)
 
 
 def test_png_jpeg_rgb_grey_rgba(tmp_path, rng):
@@ -34,12 +39,9 @@ def test_tiff_16bit_bigtiff_and_planar(tmp_path, rng):
 
 def test_bad_files_give_a_reason(tmp_path, bad_files):
     names = bad_files(tmp_path, "zero", "trunc", "text")
-    with pytest.raises(UnreadableImage, match="empty"):
-        read_image(tmp_path / names["zero"])
-    with pytest.raises(UnreadableImage, match="truncated"):
-        read_image(tmp_path / names["truncated"])
-    with pytest.raises(UnreadableImage, match="cannot decode"):
-        read_image(tmp_path / names["text"])
+    refused(tmp_path / names["zero"], "empty")
+    refused(tmp_path / names["truncated"], "truncated")
+    refused(tmp_path / names["text"], "cannot decode")
 
 
 def test_16_bit_colour_png_keeps_its_low_byte(tmp_path, rng):
@@ -81,16 +83,14 @@ def test_tiff_colour_spaces(tmp_path, rng):
     assert np.array_equal(read_image(tmp_path / "white.tif"), grey)
     tifffile.imwrite(tmp_path / "cmyk.tif", rng.integers(0, 255, (30, 20, 4), dtype=np.uint8),
                      photometric="separated")
-    with pytest.raises(UnreadableImage, match="SEPARATED.*RGB"):
-        read_image(tmp_path / "cmyk.tif")
+    refused(tmp_path / "cmyk.tif", "SEPARATED.*RGB")
 
 
 def test_nan_pixels_are_refused(tmp_path, rng):
     values = rng.random((30, 20)).astype(np.float32)
     values[3, 4] = np.nan
     tifffile.imwrite(tmp_path / "f.tif", values)
-    with pytest.raises(UnreadableImage, match="1 pixels are NaN"):
-        read_image(tmp_path / "f.tif")
+    refused(tmp_path / "f.tif", "1 pixels are NaN")
 
 
 @pytest.mark.parametrize("bits", [10, 12, 14, 16])
@@ -110,8 +110,7 @@ def test_a_multi_page_tiff_gives_its_largest_page_and_a_stack_is_refused(tmp_pat
     assert np.array_equal(read_image(tmp_path / "thumb_first.tif"), image)
     tifffile.imwrite(tmp_path / "stack.tif", rng.integers(0, 255, (3, 60, 80), dtype=np.uint8),
                      photometric="minisblack")
-    with pytest.raises(UnreadableImage, match="a stack of 3 images of 80x60 px"):
-        read_image(tmp_path / "stack.tif")
+    refused(tmp_path / "stack.tif", "a stack of 3 images of 80x60 px")
 
 
 def test_tiffs_with_fewer_bits_than_their_container_are_scaled_from_their_own(tmp_path, rng):
@@ -139,7 +138,8 @@ def test_a_16_bit_grey_and_alpha_png_keeps_its_low_bits(tmp_path, rng):
                    for y in range(grey.shape[0]))
     chunk = lambda kind, data: (struct.pack(">I", len(data)) + kind + data
                                 + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-    (tmp_path / "ga.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20, 30, 16, 4, 0, 0, 0))
+    header = struct.pack(">IIBBBBB", 20, 30, 16, 4, 0, 0, 0)
+    (tmp_path / "ga.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
                                       + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
     assert np.array_equal(to_rgb8(read_image(tmp_path / "ga.png")), to_rgb8(read_image(tmp_path / "g.png")))
 
@@ -157,7 +157,8 @@ def test_a_scan_over_pillows_bomb_limit_is_not_called_a_bomb(tmp_path):
     chunk = lambda kind, data: (struct.pack(">I", len(data)) + kind + data
                                 + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
     # a 14000 x 13000 grey PNG header (182 MP) whose pixel data is cut short
-    (tmp_path / "big.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 14000, 13000, 8, 0, 0, 0, 0))
+    header = struct.pack(">IIBBBBB", 14000, 13000, 8, 0, 0, 0, 0)
+    (tmp_path / "big.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
                                        + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b""))
     with pytest.raises(UnreadableImage) as error:
         read_image(tmp_path / "big.png")

@@ -15,7 +15,7 @@ def image():
     import tempfile
     from pathlib import Path
 
-    from rootpipe.decode import read_image, to_rgb8
+    from rootpipe.io.decode import read_image, to_rgb8
     from rootpipe.synthetic import make_campaign
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -26,11 +26,11 @@ def image():
 
 def _segment(image, device, precision):
     from rootpipe.config import load
-    from rootpipe.segment import make_segmenter
+    from rootpipe.segmentation.segmenter import Segmenter
 
     settings = load(None)["segment"]
     settings.update(method="unet", device=device, precision=precision)
-    return make_segmenter(settings, threads=2)(image)
+    return Segmenter(settings, threads=2)(image)
 
 
 def test_cuda_fp32_matches_cpu(image):

@@ -4,7 +4,6 @@ Each test is one case of a sweep run as a new user's messy folder would be; docs
 lists them with the promise each holds.
 """
 import os
-import stat
 import struct
 import subprocess
 import sys
@@ -14,12 +13,10 @@ import zlib
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
+from conftest import write_png
 
 from rootpipe import config as cfg
-from rootpipe import ingest
-
-from conftest import write_png
+from rootpipe.stages import ingest
 
 
 def _good_images(folder, n=2, seed=0):
@@ -103,7 +100,7 @@ def test_an_image_declaring_a_huge_size_is_rejected_from_its_header(tmp_path):
     assert len(bomb) < 1000
     (images / "T09_L01_2026-05-01.png").write_bytes(bomb)
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent (pytest, with torch loaded)
-    code = ("import re\nfrom rootpipe import config, ingest\n"
+    code = ("import re\nfrom rootpipe import config\nfrom rootpipe.stages import ingest\n"
             f"ingest.run(config.load({{'input_dir': {str(images)!r}, 'results_dir': {str(tmp_path / 'r')!r}}}),"
             " progress=False)\nprint('peak_kb', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -183,7 +180,7 @@ def _checkpoint(path, header_text=None, model_kwargs=None, architecture="Unet", 
     import torch
     from safetensors.torch import save_file
 
-    from rootpipe.segment import checkpoint
+    from rootpipe.segmentation import checkpoint
 
     checkpoint.new(path, encoder="mobilenet_v2", model_kwargs={"decoder_channels": [32, 16, 16, 8, 8]})
     from safetensors import safe_open
@@ -229,9 +226,10 @@ def test_a_hostile_checkpoint_is_refused_before_any_job_in_one_line(tmp_path, ki
 
 
 def test_a_store_missing_a_chunk_file_is_named_never_read_as_no_roots(tmp_path):
-    from rootpipe.measure import measure_batch
-    from rootpipe.segment import read_mask, segment_batch
-    from rootpipe.tile import tile_batch
+    from rootpipe.io.stores import read_mask
+    from rootpipe.stages.segment import run as segment_batch
+    from rootpipe.stages.tile import run as tile_batch
+    from rootpipe.stages.traits import run as measure_batch
 
     # One image, three 1024-row bands; the root lies in the middle one, so zarr's default would
     # store only that band's chunk, and a missing chunk file could not be told from an empty band.
@@ -259,7 +257,7 @@ def test_a_store_missing_a_chunk_file_is_named_never_read_as_no_roots(tmp_path):
 def test_transparent_animated_and_nan_images_are_rejected_saying_which(tmp_path):
     from PIL import Image
 
-    from rootpipe.decode import UnreadableImage, read_image
+    from rootpipe.io.decode import UnreadableImage, read_image
 
     images = tmp_path / "images"
     _good_images(images)

@@ -3,11 +3,10 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_png
 
 from rootpipe import config as cfg
-from rootpipe import ingest
-
-from conftest import write_png
+from rootpipe.stages import ingest
 
 
 def campaign(tmp_path, dates=("2026-05-01", "2026-05-08"), series=("T01_L01", "T01_L02"), seed=0):
@@ -28,7 +27,8 @@ def test_manifest_columns_ids_batches_and_metadata(tmp_path):
     assert set(m["series"]) == {"T01_L01", "T01_L02"}
     assert set(m["batch"]) == {"2026-05-01-001", "2026-05-08-001"}
     assert m.loc[m["series"] == "T01_L02", "genotype"].eq("mutA").all()
-    assert m["image_id"].str.match(r"T01_L0[12]_20260508T000000_[0-9a-f]{8}|T01_L0[12]_20260501T000000_[0-9a-f]{8}").all()
+    assert m["image_id"].str.match(r"T01_L0[12]_20260508T000000_[0-9a-f]{8}|"
+                                   r"T01_L0[12]_20260501T000000_[0-9a-f]{8}").all()
     assert pd.api.types.is_datetime64_any_dtype(m["timestamp"])
     batch = ingest.read_batch(tmp_path / "results/batches/2026-05-01-001.tsv")
     assert len(batch) == 2 and set(batch["image_id"]) <= set(m["image_id"])
@@ -122,11 +122,11 @@ def test_pattern_errors_name_the_problem(tmp_path):
     config = campaign(tmp_path)
     config["series_fields"] = ["plant"]
     with pytest.raises(ValueError, match="no named group for \\['plant'\\]"):
-        ingest.build_manifest(config)
+        ingest.run(config, progress=False)
     config = campaign(tmp_path)
     config["input_dir"] = str(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="input_dir"):
-        ingest.build_manifest(config)
+        ingest.run(config, progress=False)
 
 
 def test_an_empty_folder_and_a_campaign_with_nothing_accepted_say_why(tmp_path):
@@ -204,7 +204,8 @@ def test_metadata_values_stay_as_written(tmp_path, capsys):
 def test_metadata_from_a_spreadsheet_export(tmp_path):
     config = campaign(tmp_path)
     # spaces around names and values, Excel's empty trailing rows and columns, a BOM
-    (tmp_path / "meta.csv").write_bytes("\ufefftube , window,genotype,\r\nT01 ,L01, WT,\r\nT01,L02,mutA,\r\n,,,\r\n,,,\r\n"
+    (tmp_path / "meta.csv").write_bytes("\ufefftube , window,genotype,\r\nT01 ,L01, WT,\r\nT01,L02,mutA,\r\n"
+                                        ",,,\r\n,,,\r\n"
                                         .encode("utf-8"))
     m = ingest.run(config, progress=False).drop_duplicates("series").set_index("series")
     assert m.loc["T01_L01", "genotype"] == "WT" and m.loc["T01_L02", "genotype"] == "mutA"
@@ -376,7 +377,8 @@ def test_a_shared_hash_is_not_taken_for_a_copy_unless_the_bytes_agree(tmp_path, 
     for stem in ("T02_L01_2026-05-01", "T02_L02_2026-05-01"):  # same size, different pixels
         tifffile.imwrite(tmp_path / f"images/{stem}.tif", rng.integers(0, 255, (32, 48, 3), dtype=np.uint8))
     real = ingest.check_file
-    monkeypatch.setattr(ingest, "check_file", lambda p, **kw: {**real(p, **kw), "content_hash": "0000beef"})  # a collision
+    # a collision
+    monkeypatch.setattr(ingest, "check_file", lambda p, **kw: {**real(p, **kw), "content_hash": "0000beef"})
     m = ingest.run(config, progress=False).set_index("file")
     assert (m.loc[["T02_L01_2026-05-01.tif", "T02_L02_2026-05-01.tif"], "status"] == "accepted").all()
 

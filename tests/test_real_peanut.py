@@ -1,7 +1,7 @@
 """Growth tracking on real minirhizotron time series: annotated peanut windows (PlantRootSeg, tube T064).
 
 Library calls only (no Snakemake): the annotation masks go through
-:func:`rootpipe.track.track_series`, registered on themselves, lengths from
+:func:`rootpipe.tracking.series.track_series`, registered on themselves, lengths from
 :func:`rootpipe.traits.measure` (1 mm/px: the pixel size is not published).
 
 These windows are re-imaged, but not in the same place: the camera lands up to
@@ -21,7 +21,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from rootpipe.track import register, track_series
+from rootpipe.tracking.register import register
+from rootpipe.tracking.series import track_series
 from rootpipe.traits import measure
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

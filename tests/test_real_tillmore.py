@@ -5,6 +5,7 @@ Runs ``benchmarks/tillmore_length.py`` on a handful of images; skips when
 """
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +21,19 @@ pytestmark = [
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("tillmore_length", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # run as a script, its folder is on sys.path (benchmarks/common.py beside it)
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        spec = importlib.util.spec_from_file_location("tillmore_length", SCRIPT)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
     return module
 
 
 def test_reads_every_kind_of_tillmore_file():
-    from rootpipe import rsml
+    from rootpipe.io import rsml
 
     for path in sorted((DATA / "tillmore").glob("*/rsml/*.rsml"))[:3]:
         roots = rsml.read_rsml(path)

@@ -5,7 +5,16 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from rootpipe import rsml, traits
+from rootpipe import traits
+from rootpipe.io import rsml
+
+
+def rsml_metadata(path) -> dict:
+    """The ``<metadata>`` entries with text, as strings (plain xml.etree)."""
+    import xml.etree.ElementTree as ET
+
+    meta = next(e for e in ET.parse(path).getroot().iter() if e.tag.rpartition("}")[2] == "metadata")
+    return {c.tag.rpartition("}")[2]: c.text.strip() for c in meta if c.text and c.text.strip()}
 
 
 def capsule(shape, p0, p1, w):
@@ -57,8 +66,8 @@ def test_write_then_read_back(tmp_path):
     # rootpipe's reader
     roots = rsml.read_rsml(path)
     assert len(roots) == len(res.paths) == len(res.branches)
-    assert rsml.total_length(roots) * px == pytest.approx(measured, rel=0.01)
-    assert rsml.total_length(roots) * px == pytest.approx(measured, rel=1e-4)
+    assert sum(rsml.polyline_length(r.yx) for r in roots) * px == pytest.approx(measured, rel=0.01)
+    assert sum(rsml.polyline_length(r.yx) for r in roots) * px == pytest.approx(measured, rel=1e-4)
     assert sorted(int(r.root_id) for r in roots) == list(res.branches["branch_id"])
     for root in roots:
         yx, d = res.paths[int(root.root_id)]
@@ -68,7 +77,7 @@ def test_write_then_read_back(tmp_path):
     assert len({r.plant_id for r in roots}) == res.traits["n_components"] == 3
     component = dict(zip(res.branches["branch_id"], res.branches["component_id"]))
     assert all(r.plant_id == str(component[int(r.root_id)]) for r in roots)
-    meta = rsml.rsml_metadata(path)
+    meta = rsml_metadata(path)
     assert meta["unit"] == "mm" and float(meta["resolution"]) == pytest.approx(1 / px)
     assert meta["version"] == "1.0" and meta["file-key"] == "img"
 
@@ -148,7 +157,7 @@ def test_reads_rootnav_splines(tmp_path):
     assert curved.length > control.length
     assert (straight.root_id, straight.plant_id, straight.label) == ("1.1", "1", "primary")
     assert straight.diameter is None
-    assert rsml.rsml_metadata(path)["unit"] == "pixel"
+    assert rsml_metadata(path)["unit"] == "pixel"
 
 
 def test_reads_nested_roots_namespaces_and_sample_attributes(tmp_path):

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rootpipe import rve, traits
+from rootpipe import traits
+from rootpipe.io import rve
 
 # RVE 2.x batch-mode header, "broken roots", lengths in mm, four diameter
 # ranges (MainUI::writeHeader), as analysis scripts read it.

@@ -3,18 +3,20 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-
-from rootpipe import config as cfg
-from rootpipe.segment import checkpoint, read_mask, read_probability, segment_batch, to_mask
-from rootpipe.segment.tiling import blend_window, predict_tiled, tile_starts
-from rootpipe.tile import tile_batch
-
 from conftest import write_png
 
+from rootpipe import config as cfg
+from rootpipe.io.stores import read_mask, read_probability
+from rootpipe.segmentation import checkpoint
+from rootpipe.segmentation.segmenter import to_mask
+from rootpipe.segmentation.tiling import blend_window, predict_tiled, tile_starts
+from rootpipe.stages.segment import run as segment_batch
+from rootpipe.stages.tile import run as tile_batch
 
-@pytest.mark.parametrize("length,tile,overlap,align", [(1000, 256, 64, 1), (256, 256, 64, 1), (257, 256, 64, 1),
-                                                       (100, 256, 32, 1), (1024, 256, 64, 32), (20000 + 32, 512, 64, 32),
-                                                       (704, 256, 100, 32)])
+
+@pytest.mark.parametrize("length,tile,overlap,align", [
+    (1000, 256, 64, 1), (256, 256, 64, 1), (257, 256, 64, 1), (100, 256, 32, 1), (1024, 256, 64, 32),
+    (20000 + 32, 512, 64, 32), (704, 256, 100, 32)])
 def test_tiles_cover_the_image_with_the_overlap(length, tile, overlap, align):
     starts = tile_starts(length, tile, overlap, align)
     assert starts[0] == 0 and starts[-1] + tile >= length
@@ -118,7 +120,7 @@ def test_unet_checkpoint_segments_a_batch(tmp_path, rng):
 
 
 def test_classical_finds_a_bright_line(tmp_path):
-    from rootpipe.segment.classical import probability
+    from rootpipe.segmentation.classical import probability
 
     img = np.full((128, 128, 3), 80, np.uint8)
     img[:, 60:66] = 200
@@ -129,7 +131,7 @@ def test_classical_finds_a_bright_line(tmp_path):
 
 
 def test_segment_stage_mask_equals_to_mask_with_centrelines(tmp_path):
-    from rootpipe.segment.classical import probability
+    from rootpipe.segmentation.classical import probability
 
     img = np.full((96, 160, 3), 60.0) + np.random.default_rng(0).normal(0, 3, (96, 160, 1))
     img[20:26, 8:152] += 160  # a bright root

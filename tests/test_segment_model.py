@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from rootpipe.segment import DEFAULT_CHECKPOINT
-from rootpipe.segment import checkpoint
-from rootpipe.segment.tiling import predict_tiled, tile_starts
-from rootpipe.segment.unet import TilePredictor
+from rootpipe.segmentation import checkpoint
+from rootpipe.segmentation.segmenter import DEFAULT_CHECKPOINT
+from rootpipe.segmentation.tiling import predict_tiled, tile_starts
+from rootpipe.segmentation.unet import TilePredictor
 from rootpipe.synthetic import generate_campaign
 
 pytestmark = pytest.mark.skipif(not DEFAULT_CHECKPOINT.exists(), reason="no shipped model")
@@ -87,7 +87,7 @@ def test_mixed_precision_masks_agree_with_fp32(image, model, precision):
 
 def test_flip_tta_commutes_with_flips(model):
     """With the four-flip average, predicting a flipped tile is flipping the prediction."""
-    from rootpipe.segment.unet import TilePredictor
+    from rootpipe.segmentation.unet import TilePredictor
 
     net, header = model
     rng = np.random.default_rng(5)

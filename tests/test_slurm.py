@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from slurm import cluster
 
 pytestmark = pytest.mark.slow
@@ -81,11 +80,11 @@ def test_slurm_run_equals_local_run_and_asks_a_gpu_for_segment_only(slurm, campa
         pd.testing.assert_frame_equal(pd.read_parquet(remote / "results" / table),
                                       pd.read_parquet(local / "results" / table))
     segment = sbatch_lines(remote, "segment")
-    others = [l for l in (remote / "sbatch.log").read_text().splitlines() if l not in segment]
-    assert len(segment) == 2 and all("--gpus=1" in l for l in segment)
-    assert others and not any("--gpu" in l for l in others)
+    others = [line for line in (remote / "sbatch.log").read_text().splitlines() if line not in segment]
+    assert len(segment) == 2 and all("--gpus=1" in line for line in segment)
+    assert others and not any("--gpu" in line for line in others)
     # One job per batch: tile, segment and traits of a batch share one submission.
-    assert all("'tile:" in l and "'traits:" in l for l in segment)
+    assert all("'tile:" in line and "'traits:" in line for line in segment)
     assert len(others) == 4  # ingest, collect, track, report
 
 

@@ -1,10 +1,10 @@
 import numpy as np
 import pandas as pd
 import zarr
-
-from rootpipe.tile import read_image_level, tile_batch
-
 from conftest import write_png
+
+from rootpipe.io.stores import read_image_level
+from rootpipe.stages.tile import run as tile_batch
 
 
 def test_batch_store_is_ome_zarr_with_pyramid_and_one_shard_per_image(tmp_path, rng):
@@ -42,7 +42,7 @@ def test_failed_tiling_leaves_no_store(tmp_path):
 def test_an_image_damaged_since_ingest_is_named_with_the_fix(tmp_path, rng):
     import pytest
 
-    from rootpipe.decode import UnreadableImage
+    from rootpipe.io.decode import UnreadableImage
 
     path = write_png(tmp_path / "T01_L01.png", rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
     path.write_bytes(path.read_bytes()[:200])  # truncated after ingest accepted it
@@ -52,7 +52,7 @@ def test_an_image_damaged_since_ingest_is_named_with_the_fix(tmp_path, rng):
 
 
 def test_each_pyramid_level_lies_over_the_level_above_at_odd_sizes():
-    from rootpipe.tile import pyramid
+    from rootpipe.stages.tile import pyramid
 
     rgb = np.zeros((101, 75, 3), np.uint8)
     rgb[:, 70] = 200  # a vertical line near the right edge of an odd width

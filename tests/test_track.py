@@ -3,8 +3,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rootpipe.track import (default_group_by, length_change, register, run, summarise_groups, track_series,
-                            translate, translation)
+from rootpipe.stages.track import run
+from rootpipe.tracking.compare import _gained_lost
+from rootpipe.tracking.register import register, translation, warp
+from rootpipe.tracking.series import default_group_by, summarise_groups, track_series
+from rootpipe.traits import skeleton_length_map
+
+
+def translate(image, shift_y, shift_x):
+    """``image`` moved by whole pixels, 0 where uncovered."""
+    return warp(image, translation(shift_y, shift_x), image.shape[:2])
+
+
+def length_change(previous_mask, current_mask, matrix, tolerance_px=3.0):
+    """Root length gained and lost (px) between two registered masks."""
+    previous_length = skeleton_length_map(previous_mask)[1]
+    current_length = skeleton_length_map(current_mask)[1]
+    return _gained_lost(previous_mask, current_mask, previous_length, current_length, matrix, tolerance_px)
 
 
 def roots(shape=(200, 240), extra=False):
@@ -89,7 +104,7 @@ def test_edge_cases_give_a_row_and_a_note_not_a_crash():
     growth, _ = track_series(_series(masks, ["2026-05-01", "2026-05-08", "2026-05-15", "2026-05-22"]),
                              masks.__getitem__, lambda i: masks[i].astype(np.float32), 1.0)
     assert len(growth) == 4
-    assert growth["registration_ok"].iloc[1] == False and "registration flagged" in growth["note"].iloc[1]
+    assert not growth["registration_ok"].iloc[1] and "registration flagged" in growth["note"].iloc[1]
     assert "image size changed" in growth["note"].iloc[3]
     assert np.isnan(growth["length_change_mm"].iloc[3]) and np.isnan(growth["growth_rate_mm_per_day"].iloc[3])
     single, roots_single = track_series(_series({"a": roots()}, ["2026-05-01"]), lambda i: roots(),
@@ -109,7 +124,7 @@ def test_rigid_registration_recovers_a_rotation():
 
 
 def test_smoothing_damps_one_bad_session_but_keeps_real_loss():
-    from rootpipe.track import smooth_lengths
+    from rootpipe.tracking.series import smooth_lengths
 
     growth = pd.DataFrame({"series": "s", "timestamp": pd.date_range("2026-05-01", periods=6, freq="7D"),
                            "total_length_mm": [10.0, 20.0, 2.0, 30.0, 25.0, 20.0]})
@@ -122,7 +137,7 @@ def test_smoothing_damps_one_bad_session_but_keeps_real_loss():
 
 
 def test_missing_session_gives_the_rate_over_the_longer_interval_and_is_reported(tmp_path):
-    from rootpipe.report import render
+    from rootpipe.stages.report import render
 
     masks = {"a": roots(), "c": roots(extra=True)}
     frames = _series(masks, ["2026-05-01", "2026-05-15"]).assign(total_length_mm=[10.0, 17.0])
@@ -213,18 +228,18 @@ def test_group_by_takes_metadata_only_and_a_misspelt_column_is_refused(tmp_path)
 
 
 def test_report_labels_and_numbers_read_as_written():
-    from rootpipe.report import _number, group_label
+    from rootpipe.stages.report import _number, group_label
 
     assert group_label(("mutA", np.nan)) == "mutA / (missing)" and group_label("WT") == "WT"
     assert [_number(v) for v in (1234.5, 104.84, 26.876, 0.00606)] == ["1234.5", "104.8", "26.88", "0.00606"]
-    from rootpipe.report import _table
+    from rootpipe.stages.report import _table
 
     page = _table(pd.DataFrame({"n_new_tips": pd.array([None, 3], dtype="Int64"), "registration_ok": [None, True]}))
     assert "NA" not in page and "None" not in page and "<td>3</td>" in page
 
 
 def test_series_metadata_leaves_out_the_time_fields():
-    from rootpipe.track import series_metadata
+    from rootpipe.tracking.series import series_metadata
 
     # One session so far: each series has one date, as a genotype has one value.
     traits = pd.DataFrame({"series": ["a", "b"], "date": ["2026-05-01", "2026-05-01"],
@@ -233,7 +248,7 @@ def test_series_metadata_leaves_out_the_time_fields():
 
 
 def test_report_of_a_first_session_has_no_empty_rate_panels(tmp_path):
-    from rootpipe.report import growth_figure
+    from rootpipe.stages.report import growth_figure
 
     masks = {"a": roots()}
     growth, _ = track_series(_series(masks, ["2026-05-01"]).assign(total_length_mm=[10.0]),
@@ -246,7 +261,7 @@ def test_report_of_a_first_session_has_no_empty_rate_panels(tmp_path):
 
 
 def test_wide_intervals_do_not_squash_the_group_means():
-    from rootpipe.report import summary_figure
+    from rootpipe.stages.report import summary_figure
 
     summary = pd.DataFrame({"genotype": "WT", "imaging_round": ["2026-05-01", "2026-05-08"], "n_series": 2,
                             "total_length_mm_mean": [10.0, 20.0], "total_length_mm_ci95_low": [-80.0, -260.0],
@@ -264,7 +279,7 @@ def _segment_attrs(sha="ab" * 32, threshold=0.5):
 
 
 def test_methods_name_the_model_and_settings_behind_the_numbers():
-    from rootpipe.report import methods
+    from rootpipe.stages.report import methods
 
     config = {"pixel_size_mm": 0.02, "traits": {"spur_factor": 2.0}, "track": {"registration": "rigid",
                                                                                "tolerance_px": 5}}
@@ -364,7 +379,8 @@ def _weekly(series_days):
     rows = []
     for series, first in series_days.items():
         for week in range(3):
-            rows.append({"series": series, "genotype": "wt", "timestamp": pd.Timestamp(first) + pd.Timedelta(weeks=week),
+            rows.append({"series": series, "genotype": "wt",
+                         "timestamp": pd.Timestamp(first) + pd.Timedelta(weeks=week),
                          "days": 7.0 * week, "total_length_mm": 10.0 + 7 * week,
                          "length_change_mm": np.nan if week == 0 else 7.0,
                          "growth_rate_mm_per_day": np.nan if week == 0 else 1.0,
@@ -373,7 +389,7 @@ def _weekly(series_days):
 
 
 def test_tubes_imaged_on_mondays_and_tuesdays_share_each_weeks_imaging_round(tmp_path):
-    from rootpipe.report import render
+    from rootpipe.stages.report import render
 
     growth = _weekly({"A": "2026-05-04", "B": "2026-05-05"})  # a Monday and a Tuesday
     summary = summarise_groups(growth, ["genotype"])
@@ -390,7 +406,7 @@ def test_tubes_imaged_on_mondays_and_tuesdays_share_each_weeks_imaging_round(tmp
 
 
 def test_report_shows_names_as_written_and_methods_tell_a_version_from_a_setting(tmp_path):
-    from rootpipe.report import _png, growth_figure, methods
+    from rootpipe.stages.report import _png, growth_figure, methods
 
     growth = _weekly({"a$^$b": "2026-05-04", "_ctrl": "2026-05-04"})
     figure = growth_figure(growth)
@@ -407,7 +423,7 @@ def test_report_shows_names_as_written_and_methods_tell_a_version_from_a_setting
 
 
 def test_an_imaging_round_never_joins_two_sessions_of_one_series():
-    from rootpipe.track import imaging_rounds
+    from rootpipe.tracking.series import imaging_rounds
 
     # The peanut campaign: some windows are imaged at every session, others at every third. Once
     # 2016-07-14 arrived, the median interval rose and half of it swallowed 06-01 into 05-26's round,
@@ -425,7 +441,7 @@ def test_an_imaging_round_never_joins_two_sessions_of_one_series():
 
 
 def test_a_snapshot_campaigns_report_leaves_out_growth_and_its_gallery_shows_the_extremes(tmp_path):
-    from rootpipe.report import gallery_sample, methods, render
+    from rootpipe.stages.report import gallery_sample, methods, render
 
     traits = pd.DataFrame({"series": [f"p{i:02d}" for i in range(20)], "image_id": [f"i{i}" for i in range(20)],
                            "timestamp": pd.Timestamp("2024-06-20"), "total_length_mm": np.arange(20.0) + 10})

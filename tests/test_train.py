@@ -1,12 +1,14 @@
 import numpy as np
 import pytest
 import torch
-
-from rootpipe.annotations import UNLABELLED, load_labels, pairs_from_folder
-from rootpipe.segment import checkpoint
-from rootpipe.train import SKELETON, augment, mark_skeleton, masked_loss, scores, skeleton_recall_loss, train
-
 from conftest import write_png
+
+from rootpipe.learn.annotations import UNLABELLED, load_labels, pairs_from_folder
+from rootpipe.learn.augment import augment
+from rootpipe.learn.losses import masked_loss, skeleton_recall_loss
+from rootpipe.learn.metrics import scores
+from rootpipe.learn.train import SKELETON, mark_skeleton, train
+from rootpipe.segmentation import checkpoint
 
 
 def test_unlabelled_pixels_carry_no_loss():
@@ -187,7 +189,7 @@ def test_full_augmentation_puts_labels_on_the_image_to_the_pixel():
 
 
 def test_length_agreement_reads_bias_in_its_identity_r2():
-    from rootpipe.evaluate import length_agreement
+    from rootpipe.learn.evaluate import length_agreement
 
     annotated = np.array([100.0, 200, 300, 400, 500])
     halved = length_agreement(0.5 * annotated, annotated)
@@ -231,7 +233,7 @@ def test_lab_augmentation_spans_half_to_double_scale_and_keeps_labels_aligned():
 
 
 def test_lab_jitter_makes_grey_and_jpeg_blocky_tiles_but_never_changes_the_shape():
-    from rootpipe.train import lab_jitter
+    from rootpipe.learn.augment import lab_jitter
 
     rng = np.random.default_rng(5)
     rgb = np.zeros((96, 96, 3), np.uint8)
@@ -246,7 +248,7 @@ def test_lab_jitter_makes_grey_and_jpeg_blocky_tiles_but_never_changes_the_shape
 
 
 def test_sampling_weights_draw_each_dataset_equally_whatever_its_size():
-    from rootpipe.train import sampling_weights
+    from rootpipe.learn.train import sampling_weights
 
     data = [(None, np.zeros((10, 10)))] * 9 + [(None, np.zeros((10, 40)))]
     w = sampling_weights(data, ["big"] * 9 + ["small"])
@@ -273,7 +275,7 @@ def test_lab_fraction_leaves_the_other_tiles_light():
 
 
 def test_centreline_band_leaves_the_pixels_beside_a_polyline_unlabelled():
-    from rootpipe.train import centreline_band
+    from rootpipe.learn.metrics import centreline_band
 
     labels = np.zeros((40, 40), np.uint8)
     labels[:, 18:22] = 1  # a 4 px stroke drawn on a centre-line

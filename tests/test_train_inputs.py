@@ -6,16 +6,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_png
 from PIL import Image
 
-from rootpipe import rsml
-from rootpipe.annotations import UNLABELLED, load_labels, read_pairs
-from rootpipe.atomic import atomic_path
 from rootpipe.cli import main
-from rootpipe.segment import checkpoint
-from rootpipe.train import pool, train
-
-from conftest import write_png
+from rootpipe.io import rsml
+from rootpipe.io.atomic import atomic_path
+from rootpipe.learn.annotations import load_labels, read_pairs
+from rootpipe.learn.metrics import pool
+from rootpipe.learn.train import train
+from rootpipe.segmentation import checkpoint
 
 
 def test_rsml_centrelines_are_drawn_where_the_file_puts_them(tmp_path):
@@ -148,8 +148,8 @@ def test_written_files_get_the_umask_mode_and_a_failed_rename_leaves_nothing(tmp
 
 
 def test_checkpoint_headers_that_cannot_build_a_network_are_refused(tmp_path):
-    from safetensors.torch import save_file
     import torch
+    from safetensors.torch import save_file
 
     for name, meta in (("notjson", "{'format': 1}"),
                        ("noencoder", json.dumps({"format": checkpoint.FORMAT, "architecture": "Unet"})),
@@ -255,7 +255,7 @@ def test_an_image_in_both_training_and_validation_is_refused(tmp_path):
 
 
 def test_folder_pairs_say_what_was_left_out(tmp_path, capsys):
-    from rootpipe.annotations import pairs_from_folder
+    from rootpipe.learn.annotations import pairs_from_folder
 
     for stem in ("a", "b", "c"):
         write_png(tmp_path / "images" / f"{stem}.png", np.zeros((8, 8, 3), np.uint8))
@@ -296,7 +296,7 @@ def test_evaluate_scores_the_configs_model_and_no_length_from_sparse_annotations
 
 
 def test_a_fine_tune_keeps_its_models_pixel_size(tmp_path):
-    from rootpipe.segment import checkpoint
+    from rootpipe.segmentation import checkpoint
 
     pairs = _tiny_pairs(tmp_path, 3)
     kwargs = dict(epochs=1, steps_per_epoch=1, batch=2, tile=64, progress=False,
@@ -310,7 +310,7 @@ def test_a_fine_tune_keeps_its_models_pixel_size(tmp_path):
 def test_training_images_read_at_the_campaigns_bit_depth(tmp_path):
     import cv2
 
-    from rootpipe.train import load_pairs
+    from rootpipe.learn.annotations import load_pairs
 
     deep = np.full((40, 40), 900, np.uint16)  # a 12-bit camera's soil ...
     deep[:, 18:22] = 3000  # ... and root, in a 16-bit PNG
@@ -324,7 +324,7 @@ def test_training_images_read_at_the_campaigns_bit_depth(tmp_path):
 
 
 def test_training_on_several_datasets_validates_each_and_records_the_licence(tmp_path, capsys):
-    from rootpipe.segment import checkpoint
+    from rootpipe.segmentation import checkpoint
 
     a, b = _tiny_pairs(tmp_path / "a", 3), _tiny_pairs(tmp_path / "b", 3)
     table = pd.concat([a.assign(dataset="a", split=["train", "train", "val"], series=["s0", "s1", "s2"]),

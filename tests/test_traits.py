@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from rootpipe import traits
+from rootpipe.skeleton import skeleton_graph
 
 CENTRE = np.array([200.3, 200.7])  # off-grid so widths render exactly
 
@@ -302,7 +303,7 @@ def _y_mask():
 
 def test_keys_and_types():
     r = traits.measure(_y_mask())
-    assert list(r) == traits.TRAIT_KEYS
+    assert list(r) == traits.trait_keys()
     for k, v in r.items():
         assert type(v) is (int if k.startswith("n_") else float), k
         assert np.isfinite(v)
@@ -367,7 +368,7 @@ def test_branches_table():
 def test_empty_mask():
     m = np.zeros((50, 40), np.uint8)
     r = traits.measure(m)
-    assert list(r) == traits.TRAIT_KEYS
+    assert list(r) == traits.trait_keys()
     undefined = {*traits.UNDEFINED_WITHOUT_LENGTH, *traits.UNDEFINED_WITHOUT_AREA}
     assert undefined <= set(r) and all(np.isnan(r[k]) for k in undefined)  # no roots: no mean diameter
     assert all(v == 0 for k, v in r.items() if k not in undefined)
@@ -489,7 +490,7 @@ def test_diameter_classes_sum_to_totals():
 
 
 def test_diameter_class_keys_and_validation():
-    assert traits.TRAIT_KEYS == traits.trait_keys((0.5, 1.0, 2.0))
+    assert traits.trait_keys() == traits.trait_keys((0.5, 1.0, 2.0))
     assert traits.diameter_class_labels(()) == ["all"]
     r = traits.measure(_y_mask(), diameter_classes_mm=())
     assert r["length_mm_diam_all"] == r["total_length_mm"]
@@ -659,8 +660,8 @@ def test_measure_batch_writes_traits_branches_and_rsml(tmp_path):
 
     import zarr
 
-    from rootpipe.measure import measure_batch
-    from rootpipe.rsml import read_rsml, total_length
+    from rootpipe.io.rsml import polyline_length, read_rsml
+    from rootpipe.stages.traits import run as measure_batch
 
     store = tmp_path / "seg.zarr"
     root = zarr.open_group(store, mode="w")
@@ -685,7 +686,7 @@ def test_measure_batch_writes_traits_branches_and_rsml(tmp_path):
     files = sorted(p.name for p in (tmp_path / "rsml" / "b1").iterdir())
     assert files == ["img_a.rsml", "img_b.rsml"]
     roots = read_rsml(tmp_path / "rsml" / "b1" / "img_a.rsml")
-    assert total_length(roots) * 0.1 == pytest.approx(a_total, rel=1e-4)
+    assert sum(polyline_length(r.yx) for r in roots) * 0.1 == pytest.approx(a_total, rel=1e-4)
     assert read_rsml(tmp_path / "rsml" / "b1" / "img_b.rsml") == []
     # RSML viewers find the image by its file name; file-key joins the tables.
     meta = ET.parse(tmp_path / "rsml" / "b1" / "img_a.rsml").getroot().find("metadata")
@@ -694,7 +695,7 @@ def test_measure_batch_writes_traits_branches_and_rsml(tmp_path):
     # The old call still works and writes only the traits table.
     again = measure_batch(store, tmp_path / "t2.parquet", 0.1,
                           {"min_object_area_mm2": 0.0})
-    assert list(again.columns) == ["image_id", *traits.TRAIT_KEYS, "segmentation_confidence"]
+    assert list(again.columns) == ["image_id", *traits.trait_keys(), "segmentation_confidence"]
     assert again["segmentation_confidence"].isna().all()  # this store holds masks only
 
 
@@ -706,7 +707,7 @@ def test_fast_skan_graph_is_skans():
     skeletons.append(traits.thin(_mixed_network()))
     for sk in skeletons:
         a = skan.Skeleton(sk, keep_images=False)
-        b = traits._skan_skeleton(sk)
+        b = skeleton_graph(sk)
         for name in ("indptr", "indices", "data"):
             assert np.array_equal(getattr(a.graph, name), getattr(b.graph, name))
         assert np.array_equal(a.coordinates, b.coordinates)
@@ -741,7 +742,7 @@ def test_specks_alone_have_no_orientation():
 def test_a_frame_along_the_edges_is_left_out_with_border_px(tmp_path):
     import zarr
 
-    from rootpipe.measure import measure_batch
+    from rootpipe.stages.traits import run as measure_batch
 
     mask = np.zeros((200, 300), bool)
     mask[60:140, 148:152] = True  # a root, 80 px long, well inside

@@ -27,7 +27,8 @@ def rootpipe(cwd, *args, check=True):
     proc = subprocess.run([sys.executable, "-m", "rootpipe.cli", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True)
     if check and proc.returncode:
-        raise AssertionError(f"rootpipe {' '.join(map(str, args))} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        raise AssertionError(f"rootpipe {' '.join(map(str, args))} failed:\n"
+                             f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
 
 
@@ -138,14 +139,14 @@ def test_report_names_the_model_that_segmented_the_images(first_run):
     assert "Methods: how these numbers were made" in html
     assert hashlib.sha256(shipped.read_bytes()).hexdigest() in html
     assert "0.05 mm per pixel" in html and "WARNING" not in html
-    from rootpipe.segment.checkpoint import read_header
+    from rootpipe.segmentation.checkpoint import read_header
     synthetic_only = read_header(shipped)["training"]["data"].startswith("synthetic")
     assert ("NOTE: synthetic images only" in html) == synthetic_only
 
 
 def test_report_by_hand_reads_the_stores_beside_its_manifest(first_run, tmp_path):
     from rootpipe.config import load
-    from rootpipe.report import run as report
+    from rootpipe.stages.report import run as report
 
     run, _ = first_run
     moved = tmp_path / "moved"  # a campaign's results moved or copied elsewhere
@@ -196,7 +197,6 @@ def test_truncated_tables_and_caches_are_made_again_with_the_same_content(first_
 def test_a_hostile_folder_runs_to_the_end_and_the_good_images_tables_are_unchanged(first_run, campaign, tmp_path):
     """Every hostile entry of tests/test_hostile.py in one folder beside first_run's images."""
     import tifffile
-
     from test_hostile import png_declaring
 
     run = make_run_dir(tmp_path, campaign, dates_of(campaign)[:2])
@@ -304,7 +304,7 @@ def _wait_for(predicate, timeout):
 
 
 def test_killed_during_segmentation_then_rerun_gives_the_same_tables(campaign, tmp_path):
-    from rootpipe.segment import checkpoint
+    from rootpipe.segmentation import checkpoint
 
     model = tmp_path / "unet.safetensors"
     checkpoint.new(model, encoder="resnet18", tile_px=128)
@@ -370,7 +370,7 @@ def test_train_target_trains_the_configured_model(tmp_path):
              "root_fraction": 0.8, "skeleton_weight": 0.5, "device": "cpu"}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"results_dir": "results", "train": train}))
     rootpipe(tmp_path, "run", "--configfile", "config.yaml", "train")
-    from rootpipe.segment import checkpoint
+    from rootpipe.segmentation import checkpoint
 
     model = tmp_path / "results/models/model.safetensors"
     _, header = checkpoint.load(model)

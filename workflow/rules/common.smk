@@ -4,9 +4,10 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from rootpipe.compat import ADDED_LATER, TRACK_TABLES
 from rootpipe.config import check_campaign, check_input_dir
-from rootpipe.segment import model_path
-from rootpipe.segment.checkpoint import NotACheckpoint, read_header
+from rootpipe.segmentation.segmenter import model_path
+from rootpipe.segmentation.checkpoint import NotACheckpoint, read_header
 
 # All of rootpipe's checks (defaults filled in), here at the start: a value only a job would
 # refuse would otherwise cost the outputs Snakemake deletes before running that job.
@@ -42,11 +43,6 @@ def batches():
 
 def per_batch(pattern):
     return lambda wildcards: expand(pattern, batch=batches())
-
-
-#: keys added after campaigns existed: left out of a slice while unset (null or 0), so the
-#: rules of a campaign made before them keep their params and are not run again
-ADDED_LATER = {"bit_depth", "border_px"}
 
 
 def settings(*keys):

@@ -12,9 +12,8 @@ rule track:
     params:
         config=settings("track", "results_dir", "pixel_size_mm", "dpi", "series_fields", "timestamp_fields",
                         "border_px"),
-        # Layout of the tables: raising it re-runs track (series come from its cache) on campaigns
-        # whose tables an older rootpipe wrote (2: imaging_round).
-        tables=2,
+        # Layout of the tables (rootpipe.compat): raising it re-runs track on older campaigns.
+        tables=TRACK_TABLES,
     threads: 2
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,

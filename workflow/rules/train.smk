@@ -12,7 +12,7 @@ def train_pairs(wildcards):
 
 def train_files(wildcards):
     """The images and annotations the pairs CSV names: a corrected mask retrains the model."""
-    from rootpipe.annotations import read_pairs
+    from rootpipe.learn.annotations import read_pairs
 
     import pandas as pd
 

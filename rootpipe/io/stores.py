@@ -1,0 +1,160 @@
+"""The image and segmentation zarr stores: the one module that knows their layout.
+
+``images/{batch}.zarr`` (tile stage): one group per ``image_id``, an OME-Zarr (NGFF 0.5)
+multiscale image, levels ``s0``, ``s1``, ... of (c, y, x) uint8 in square chunks.
+``segmentation/{batch}.zarr`` (segment stage): one group per ``image_id`` with
+``probability`` (uint8, 255 = certain root) and ``mask`` (uint8, 1 = root), (y, x).
+
+Zarr 3 has no locks, and two writers in one shard lose pixels: every shard is
+written by one writer, in one piece (:func:`create_banded`, :class:`BandWriter`).
+Every chunk is stored, so a missing chunk file is damage (:func:`checked`).
+docs/architecture.md describes the layout for users.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+#: Rows of ``s0`` per shard of a tall image (rounded up to ``chunk_px * 2**(levels - 1)``).
+BAND_PX = 4096
+
+
+def ome_multiscales(name: str, n_levels: int, pixel_size_mm: float, channels: int = 3) -> dict:
+    """The NGFF 0.5 ``ome`` attribute for a (c, y, x) multiscale image."""
+    datasets = [
+        {"path": f"s{k}", "coordinateTransformations": [
+            {"type": "scale", "scale": [1.0, pixel_size_mm * 2**k, pixel_size_mm * 2**k]}]}
+        for k in range(n_levels)
+    ]
+    return {
+        "version": "0.5",
+        "multiscales": [{
+            "name": name,
+            "axes": [{"name": "c", "type": "channel"},
+                     {"name": "y", "type": "space", "unit": "millimeter"},
+                     {"name": "x", "type": "space", "unit": "millimeter"}],
+            "datasets": datasets,
+        }],
+        "omero": {"channels": [{"label": c, "color": col, "window": {"start": 0, "end": 255, "min": 0, "max": 255}}
+                               for c, col in zip("RGB"[:channels], ["FF0000", "00FF00", "0000FF"])]},
+    }
+
+
+def _round_up(n: int, k: int) -> int:
+    return -(-n // k) * k
+
+
+#: array attribute of rootpipe's stores: every chunk is stored, all-zero ones too (zarr leaves
+#: those out by default), so a chunk file that is missing is damage, never an empty region
+ALL_CHUNKS_STORED = "rootpipe_all_chunks_stored"
+
+
+EVERY_CHUNK = {"config": {"write_empty_chunks": True}, "attributes": {ALL_CHUNKS_STORED: True}}
+
+
+def checked(array: zarr.Array, store: str | Path, image_id: str) -> zarr.Array:
+    """``array``, after checking that none of its chunks is missing (ValueError naming the store).
+
+    zarr reads a missing chunk as zeros: a mask with a deleted chunk file would be measured as
+    an image with fewer roots, and growth would show a loss that never happened. Stores made
+    before rootpipe stored every chunk are not checked.
+    """
+    if array.attrs.get(ALL_CHUNKS_STORED):
+        # Counted in shards, the files on disk (zarr 3.1; pinned below 3.2): inner-chunk counts
+        # include the padding of edge shards beyond the array.
+        expected, stored = array._nshards, array._nshards_initialized
+        if stored < expected:
+            raise ValueError(f"{store}: image {image_id} is missing {expected - stored} of the {expected} chunk "
+                             f"files of its {array.basename} array (deleted or lost): delete {store} and run "
+                             "again; it is made anew from the images")
+    return array
+
+
+def create_banded(group: zarr.Group, name: str, shape: tuple[int, ...], chunk_px: int,
+                  band_rows: int | None, dimension_names: tuple[str, ...]) -> zarr.Array:
+    """An empty uint8 array of square ``chunk_px`` chunks over its last two axes.
+
+    Its shards are whole-width bands of ``band_rows`` rows (a multiple of the
+    chunk), or the whole array when it is no taller than that (or ``band_rows``
+    is None): write each shard in one piece, by one writer.
+    """
+    lead, (h, w) = shape[:-2], shape[-2:]
+    chunk = (*lead, min(chunk_px, h), min(chunk_px, w))
+    rows = _round_up(h, chunk[-2])
+    if band_rows is not None and h > band_rows:
+        rows = _round_up(band_rows, chunk[-2])
+    shard = (*lead, rows, _round_up(w, chunk[-1]))
+    return group.create_array(name, shape=shape, dtype=np.uint8, chunks=chunk, shards=shard,
+                              dimension_names=dimension_names, fill_value=0, **EVERY_CHUNK)
+
+
+def write_sharded(group: zarr.Group, name: str, data: np.ndarray, chunk_px: int,
+                  dimension_names: tuple[str, ...]) -> None:
+    """Write ``data`` as one shard of square ``chunk_px`` chunks over its last two axes."""
+    lead = data.shape[:-2]
+    chunk = (*lead, min(chunk_px, data.shape[-2]), min(chunk_px, data.shape[-1]))
+    shard = (*lead, _round_up(data.shape[-2], chunk[-2]), _round_up(data.shape[-1], chunk[-1]))
+    group.create_array(name, data=data, chunks=chunk, shards=shard, dimension_names=dimension_names, **EVERY_CHUNK)
+
+
+class BandWriter:
+    """Write an array's rows top to bottom, one whole shard at a time.
+
+    Rows come in any number per :meth:`write`; they are held until a shard
+    (a band of rows, see :func:`create_banded`) is complete, then written in
+    one piece. Memory: at most one shard plus the rows handed in.
+    """
+
+    def __init__(self, array: zarr.Array):
+        self.array = array
+        self.rows = array.shards[-2] if array.shards else array.shape[-2]
+        self.parts: list[np.ndarray] = []
+        self.y0 = 0  # first row not yet written
+        self.held = 0
+
+    def write(self, rows: np.ndarray) -> None:
+        """Append ``rows`` (..., n, W) below those written so far."""
+        self.parts.append(rows)
+        self.held += rows.shape[-2]
+        h = self.array.shape[-2]
+        while self.held >= min(self.rows, h - self.y0) and self.y0 < h:
+            self._flush(min(self.rows, h - self.y0))
+
+    def _flush(self, n: int) -> None:
+        data = np.concatenate(self.parts, axis=-2) if len(self.parts) > 1 else self.parts[0]
+        self.array[..., self.y0:self.y0 + n, :] = data[..., :n, :]
+        rest = data[..., n:, :]
+        self.parts = [rest] if rest.shape[-2] else []
+        self.held -= n
+        self.y0 += n
+
+    def close(self) -> None:
+        if self.y0 != self.array.shape[-2] or self.held:
+            raise ValueError(f"{self.array.path}: {self.y0} of {self.array.shape[-2]} rows written")
+
+
+def band_rows(band_px: int, chunk_px: int, levels: int) -> int:
+    """Rows of ``s0`` per band: ``band_px`` rounded up so every level's band is whole chunks."""
+    return _round_up(band_px, chunk_px * 2 ** max(0, levels - 1))
+
+
+def read_image_level(store: str | Path, image_id: str, level: int = 0) -> np.ndarray:
+    """Read one pyramid level (the coarsest if ``level`` is beyond it) as (H, W, 3) uint8."""
+    group = zarr.open_group(store, mode="r")[image_id]
+    names = level_names(group)
+    return np.moveaxis(checked(group[names[min(level, len(names) - 1)]], store, image_id)[:], 0, -1)
+
+
+def level_names(group: zarr.Group) -> list[str]:
+    """Level paths of a multiscale group, finest first, as its metadata names them."""
+    return [d["path"] for d in group.attrs["ome"]["multiscales"][0]["datasets"]]
+
+
+def read_probability(store: str | Path, image_id: str) -> np.ndarray:
+    return checked(zarr.open_group(store, mode="r")[image_id]["probability"], store, image_id)[:]
+
+
+def read_mask(store: str | Path, image_id: str) -> np.ndarray:
+    return checked(zarr.open_group(store, mode="r")[image_id]["mask"], store, image_id)[:]

@@ -1,0 +1,41 @@
+"""Collect: every batch's traits joined with the manifest's metadata."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from rootpipe.io.atomic import write_table
+
+
+def join_traits(manifest: pd.DataFrame, traits: list[pd.DataFrame]) -> pd.DataFrame:
+    """One row per accepted image: manifest metadata, then traits.
+
+    Images with no traits row yet (a batch not measured) are left out, and
+    traits rows whose image is no longer in the manifest are dropped.
+    """
+    accepted = manifest[manifest["status"] == "accepted"].drop(columns=["status", "reason"])
+    measured = pd.concat(traits, ignore_index=True) if traits else pd.DataFrame({"image_id": []})
+    table = accepted.merge(measured, on="image_id", how="inner")
+    return table.sort_values(["series", "timestamp", "image_id"], ignore_index=True)
+
+
+def write_tables(table: pd.DataFrame, parquet_path: str | Path) -> Path:
+    """Write ``traits.parquet``, the same table as CSV, and a RhizoVision Explorer CSV beside it.
+
+    The RVE table (``traits_rve.csv``) uses RVE's column names and units, so
+    analysis scripts written for RVE read rootpipe's results.
+    """
+    from rootpipe.io.rve import write_rve_csv
+
+    parquet_path = Path(parquet_path)
+    write_rve_csv(table, parquet_path.with_name(parquet_path.stem + "_rve.csv"))
+    return write_table(table, parquet_path)
+
+
+def run(manifest_path: str | Path, traits_paths, out: str | Path) -> pd.DataFrame:
+    manifest = pd.read_parquet(manifest_path)
+    table = join_traits(manifest, [pd.read_parquet(p) for p in traits_paths])
+    csv_path = write_tables(table, out)
+    print(f"collect: {len(table)} images -> {out}, {csv_path}")
+    return table

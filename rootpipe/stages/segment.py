@@ -1,0 +1,98 @@
+"""Segment: root probability and mask for every image of a batch.
+
+Reads a batch's image store, writes ``segmentation/{batch}.zarr`` with, per
+``image_id``, ``probability`` (uint8, 255 = certain root) and ``mask``
+(uint8, 1 = root). The model is loaded once per job. Images are streamed by
+rows of tiles (image rows read a row ahead, probabilities written shard by
+shard), and one writer thread stores the outputs while the next rows and
+images are computed; see :func:`run`.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from rootpipe import __version__
+from rootpipe.io.atomic import atomic_path
+from rootpipe.io.stores import BAND_PX, BandWriter, checked, create_banded, level_names
+from rootpipe.segmentation.segmenter import Segmenter, finish_mask
+
+
+def _write_mask(array: zarr.Array, mask: np.ndarray, min_object_area_px: int, faint: np.ndarray | None) -> None:
+    """Finish a whole uint8 mask (:func:`finish_mask`), then store it one shard at a time."""
+    mask = finish_mask(mask, min_object_area_px, faint)
+    rows = array.shards[0]
+    for y0 in range(0, mask.shape[0], rows):
+        array[y0:y0 + rows] = mask[y0:y0 + rows]
+
+
+def run(images_store: str | Path, out_store: str | Path, settings: dict, threads: int = 1,
+                  progress: bool = False, band_px: int = BAND_PX) -> None:
+    """Segment every image of a batch store into ``out_store`` (written atomically).
+
+    The U-Net streams each image by rows of tiles (see
+    :func:`rootpipe.segmentation.tiling.predict_rows`): image rows are read a row of
+    tiles ahead, probabilities are written band by band, and only the uint8
+    mask is held whole (removing specks needs its connected components). One
+    writer thread stores each image's outputs while the next is computed; it is
+    the only writer of every shard.
+    """
+    from tqdm import tqdm
+
+    images = zarr.open_group(images_store, mode="r")
+    image_ids = list(images.attrs["rootpipe"]["images"])
+    threshold, min_area = settings["threshold"], settings["min_object_area_px"]
+    centreline = settings.get("centreline_threshold")
+
+    with atomic_path(out_store) as tmp, ThreadPoolExecutor(1) as writer:
+        root = zarr.open_group(tmp, mode="w")
+        segmenter = Segmenter(settings, threads)
+        resolved = segmenter.settings
+        root.attrs["rootpipe"] = {"stage": "segment", "images": image_ids, "version": __version__,
+                                  # source file names, for RSML (older tile stores lack them)
+                                  "files": images.attrs["rootpipe"].get("files"),
+                                  "settings": {k: settings[k] for k in sorted(settings)},
+                                  "resolved": {k: resolved[k] for k in ("batch_tiles", "precision", "device")
+                                               if k in resolved},
+                                  "model": segmenter.model}
+        pending: list = []
+
+        def submit(fn, *args) -> None:
+            pending.append(writer.submit(fn, *args))
+            while len(pending) > 4:  # bounded: the writer may lag a few bands, not an image
+                pending.pop(0).result()
+
+        for image_id in tqdm(image_ids, desc=f"segment {Path(out_store).stem}", unit="img",
+                             disable=not progress):
+            level = checked(images[image_id][level_names(images[image_id])[0]], images_store, image_id)
+            h, w = level.shape[-2:]
+            group = root.create_group(image_id)
+            arrays = {name: create_banded(group, name, (h, w), 1024, band_px, ("y", "x"))
+                      for name in ("probability", "mask")}
+            probability = BandWriter(arrays["probability"])
+            mask = np.empty((h, w), np.uint8)
+            faint = None if centreline is None else np.empty((h, w), np.uint8)
+
+            def read_rows(y0, y1, level=level, image_id=image_id):
+                try:
+                    return np.moveaxis(level[:, y0:y1, :], 0, -1)
+                except Exception as exc:  # a damaged chunk: checksum, codec, a missing file
+                    raise ValueError(f"cannot read image {image_id} (rows {y0}-{y1}) from {images_store}: "
+                                     f"{exc}. The store is damaged: delete {images_store} and run again "
+                                     "(it is tiled anew from the source images)") from exc
+            for y0, band in segmenter.rows(read_rows, (h, w)):
+                np.greater(band, threshold, out=mask[y0:y0 + len(band)])
+                if faint is not None:
+                    np.greater(band, centreline, out=faint[y0:y0 + len(band)])
+                np.clip(band, 0, 1, out=band)
+                np.multiply(band, 255, out=band)
+                np.round(band, out=band)
+                submit(probability.write, band.astype(np.uint8))
+            submit(probability.close)
+            # Speck removal runs in the writer thread too, while the next image is computed.
+            submit(_write_mask, arrays["mask"], mask, min_area, faint)
+        for future in pending:
+            future.result()

@@ -1,0 +1,3 @@
+"""Time series of one series' images: root identity across timepoints
+(:mod:`.identity`).
+"""
