@@ -157,10 +157,9 @@ def bench_run(work: Path, n_series: int, n_timepoints: int, size: int) -> list[s
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--work", type=Path, default=Path("/tmp/rootpipe-scale"))
-    ap.add_argument("--dag-images", type=int, default=10_000)
-    ap.add_argument("--series", type=int, default=100)
-    ap.add_argument("--timepoints", type=int, default=10)
-    ap.add_argument("--size", type=int, default=512)
+    # images in the DAG-only campaign; series x timepoints of size x size px in the timed run
+    for name, default in {"dag-images": 10_000, "series": 100, "timepoints": 10, "size": 512}.items():
+        ap.add_argument(f"--{name}", type=int, default=default)
     ap.add_argument("--skip-dag", action="store_true")
     ap.add_argument("--skip-run", action="store_true")
     a = ap.parse_args()

@@ -26,50 +26,35 @@ def _config(arg):
     return settings
 
 
-#: `rootpipe train` flags that override the config's train section: (flag, type, help)
-TRAIN_FLAGS = [
-    ("--dataset", str, "only rows of this dataset of the pairs CSV; several, comma-separated, are sampled equally"),
-    ("--train-split", str, "split of the pairs CSV to train on"),
-    ("--val-split", str, "split of the pairs CSV to validate on"),
-    ("--init", str, "checkpoint to fine-tune or go on training from (--out must be another file)"),
-    ("--encoder", str, "smp encoder of a new network (default mobilenet_v2, the shipped model's)"),
-    ("--epochs", int, "epochs"),
-    ("--steps", int, "steps per epoch"),
-    ("--batch", int, "tiles per step"),
-    ("--tile", int, "tile size, px"),
-    ("--lr", float, "peak learning rate of the one-cycle schedule"),
-    ("--seed", int, "random seed"),
-    ("--device", str, "auto, cpu, cuda or mps"),
-    ("--augmentation", str, "full: scale, colour, blur and noise (varied imaging); light: flips, turns and mild "
-                            "brightness (one imaging setup); lab: scale 0.5-2x, colour, grey, blur, JPEG, uneven "
-                            "light, condensation, soil texture (a generalist over many labs)"),
-    ("--lab-fraction", float, "with --augmentation lab: share of tiles given the lab jitter, the rest light"),
-    ("--root-fraction", float, "share of training tiles placed over an annotated root"),
-    ("--skeleton-weight", float, "weight of a centre-line recall term beside BCE + Dice: misses along a root's "
-                                 "centre-line cost by length, not area (0: off)"),
-    ("--synthetic-share", float, "with --pairs and --synthetic: share of training tiles from the synthetic "
-                                 "campaigns (default: an equal share with each real set)"),
-    ("--synthetic-series", int, "series per synthetic training campaign"),
-    ("--centreline-band-px", int, "around RSML centre-line annotations, leave this many px unlabelled: a "
-                                  "polyline gives no root width (0: off)"),
-    ("--rsml-width-px", float, "width RSML polylines are drawn at as training masks, px"),
-    ("--licence", str, "licence of the weights (that of the strictest training set), kept in the checkpoint"),
-]
-TRAIN_KEYS = {"--tile": "tile_px"}
+#: `rootpipe train` flags named otherwise than their train.<key> (the rest: --key-with-dashes)
+TRAIN_FLAG_NAMES = {"tile_px": "--tile"}
+_JSON_TYPES = {"integer": int, "number": float, "string": str}
 
 
-def _train_key(flag: str) -> str:
-    return TRAIN_KEYS.get(flag, flag[2:].replace("-", "_"))
+def _train_keys() -> dict:
+    """The config schema's train keys that are also `rootpipe train` flags: {key: schema}."""
+    from rootpipe.config import load_schema
+
+    keys = load_schema()["properties"]["train"]["properties"]
+    return {k: v for k, v in keys.items() if k != "pairs"}  # --pairs is among the image sources
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per train key, its help the schema's description: no defaults here (one source)."""
+    for key, spec in _train_keys().items():
+        kinds = [t for t in (spec["type"] if isinstance(spec["type"], list) else [spec["type"]]) if t != "null"]
+        p.add_argument(TRAIN_FLAG_NAMES.get(key, "--" + key.replace("_", "-")), dest=key,
+                       type=_JSON_TYPES[kinds[0]],
+                       help=f"{spec['description']} (train.{key}, default {spec['default']})".replace("%", "%%"))
 
 
 def _train_settings(a) -> dict:
     """The config's train section with the flags given on the command line put over it."""
     settings = _config(a.config)
     train = dict(settings["train"])
-    for flag, _, _ in TRAIN_FLAGS:
-        value = getattr(a, flag[2:].replace("-", "_"))
-        if value is not None:
-            train[_train_key(flag)] = value
+    for key in _train_keys():
+        if getattr(a, key) is not None:
+            train[key] = getattr(a, key)
     from rootpipe import config
 
     train = config.validate({**settings, "train": train})["train"]  # the flags meet the schema's checks
@@ -291,9 +276,7 @@ def parser() -> argparse.ArgumentParser:
                    help="mm per pixel of the training images, recorded in the checkpoint so a campaign at "
                         "another scale is warned (default: the --init checkpoint's; 0.05 for --synthetic)")
     p.add_argument("--bit-depth", type=int, help="camera bits of 16-bit images (default: the config's bit_depth)")
-    # Each flag below overrides the config's train.<key>; no defaults here (one source: the schema).
-    for flag, kind, text in TRAIN_FLAGS:
-        p.add_argument(flag, type=kind, help=f"{text} (train.{_train_key(flag)})")
+    _add_train_flags(p)  # each overrides the config's train.<key>
     _add_common(p)
     p.set_defaults(func=cmd_train)
 
