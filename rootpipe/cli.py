@@ -130,7 +130,7 @@ def cmd_track(a) -> None:
 def cmd_report(a) -> None:
     from rootpipe.stages.report import run
 
-    run(a.manifest, a.traits, a.growth, a.out, _config(a.config))
+    run(a.manifest, a.traits, a.growth, a.out, _config(a.config), a.figures)
 
 
 def _pairs(a):
@@ -318,6 +318,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("traits")
     p.add_argument("growth")
     p.add_argument("out")
+    p.add_argument("--figures", help="also write the figures as PNG files into this folder")
     _add_common(p, threads=False, quiet=False)  # no progress bar to silence
     p.set_defaults(func=cmd_report)
     return top

@@ -15,7 +15,9 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+from rootpipe.resources import workflow_root
+
+SCHEMA_PATH = workflow_root() / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def _with_defaults(validator_class):

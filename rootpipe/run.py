@@ -20,8 +20,9 @@ from pathlib import Path
 
 from rootpipe import __version__
 from rootpipe.compat import check_results_layout
+from rootpipe.resources import workflow_root
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = workflow_root()  # the Snakefile, profiles and default config: a checkout's, or a wheel's copy
 RUN_LOCK = ".rootpipe-run.lock"
 WORKDIR_MARKER = ".rootpipe-workdir"
 

@@ -144,6 +144,20 @@ def test_report_names_the_model_that_segmented_the_images(first_run):
     assert ("NOTE: synthetic images only" in html) == synthetic_only
 
 
+def test_snakemake_lint_is_clean_and_its_report_holds_rootpipes_figures(first_run):
+    import zipfile
+
+    run, _ = first_run
+    lint = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "--snakefile", str(ROOT / "Snakefile"),
+                           "--configfile", "config.yaml"], cwd=run, capture_output=True, text=True)
+    assert lint.returncode == 0 and "in a good condition" in lint.stdout + lint.stderr, lint.stdout + lint.stderr
+    assert sorted(p.name for p in (run / "results/figures").glob("*.png")) == ["growth.png", "growth_by_group.png",
+                                                                           "traits.png"]
+    rootpipe(run, "run", "--configfile", "config.yaml", "--report", "snakemake_report.zip")
+    names = [Path(n).name for n in zipfile.ZipFile(run / "snakemake_report.zip").namelist()]
+    assert {"report.html", "growth.png", "growth_by_group.png", "traits.png"} <= set(names)
+
+
 def test_report_by_hand_reads_the_stores_beside_its_manifest(first_run, tmp_path):
     from rootpipe.config import load
     from rootpipe.stages.report import run as report

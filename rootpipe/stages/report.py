@@ -31,11 +31,14 @@ def _pyplot():
     return plt
 
 
-def _png(fig) -> str:
+def _png(fig, name: str, figures: dict | None = None) -> str:
+    """The figure as an inline ``<img>``; its PNG bytes also into ``figures[name]`` when given."""
     plt = _pyplot()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
+    if figures is not None:
+        figures[name] = buffer.getvalue()
     return f'<img src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
 
 
@@ -311,9 +314,10 @@ def methods(segment_attrs: list[dict], config: dict, timecourse: bool = True) ->
 def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, results_dir: str | Path,
            gallery_images: int = 12, summary: pd.DataFrame | None = None,
            pixel_size_mm: float | None = None, methods: tuple[str, pd.DataFrame] | None = None,
-           warnings: list[str] = ()) -> str:
+           warnings: list[str] = (), figures: dict | None = None) -> str:
     """The report page as an HTML string; ``methods`` is :func:`methods`'s (text, table), ``warnings``
-    ingest's warnings about the campaign (metadata rows, series fields, bit depths)."""
+    ingest's warnings about the campaign (metadata rows, series fields, bit depths). Each figure's PNG
+    also goes into ``figures`` (name: bytes) when it is given."""
     results_dir = Path(results_dir)
     rejected = manifest[manifest["status"] == "rejected"]
     accepted = manifest[manifest["status"] == "accepted"]
@@ -337,10 +341,10 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
     if not timecourse:  # a snapshot campaign (scans of plants once), or a first session
         parts.append("<p>Every series has one image so far: growth needs a second timepoint.</p>")
     else:
-        parts.append(_png(growth_figure(growth)))
-        parts += _timecourse_sections(growth, summary)
+        parts.append(_png(growth_figure(growth), "growth", figures))
+        parts += _timecourse_sections(growth, summary, figures)
     parts += confidence_section(traits)
-    parts += _gallery_and_methods(traits, results_dir, gallery_images, methods)
+    parts += _gallery_and_methods(traits, results_dir, gallery_images, methods, figures)
     if timecourse:
         parts.append("<h2>Growth table</h2>")
         parts.append(_table(growth.drop(columns=[c for c in ("note",) if c in growth and growth[c].eq('').all()]),
@@ -352,7 +356,7 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
 
 
-def _timecourse_sections(growth: pd.DataFrame, summary: pd.DataFrame | None) -> list[str]:
+def _timecourse_sections(growth: pd.DataFrame, summary: pd.DataFrame | None, figures: dict | None) -> list[str]:
     """Missing rounds, single-timepoint series, the group curves and the registration flags."""
     from rootpipe.tracking.series import imaging_rounds
 
@@ -377,7 +381,7 @@ def _timecourse_sections(growth: pd.DataFrame, summary: pd.DataFrame | None) -> 
     if summary is not None and len(summary):
         group_by = [c for c in summary.columns if c not in ("imaging_round", "n_series", *SUMMARY_COLUMNS)]
         parts.append(f"<h2>Growth by {html.escape(', '.join(group_by) or 'campaign')}</h2>")
-        parts.append(_png(summary_figure(summary, group_by)))
+        parts.append(_png(summary_figure(summary, group_by), "growth_by_group", figures))
     parts.append(f"<h3>Registration flags ({len(flagged)})</h3>")
     parts.append(_table(flagged[["series", "image_id", "shift_y_px", "shift_x_px", "registration_quality", "note"]],
                         table="growth")
@@ -386,13 +390,13 @@ def _timecourse_sections(growth: pd.DataFrame, summary: pd.DataFrame | None) -> 
 
 
 def _gallery_and_methods(traits: pd.DataFrame, results_dir: Path, gallery_images: int,
-                         methods: tuple[str, pd.DataFrame] | None) -> list[str]:
+                         methods: tuple[str, pd.DataFrame] | None, figures: dict | None) -> list[str]:
     """Trait distributions, the QC gallery and the methods section."""
     from rootpipe.io.stores import read_image_level, read_mask
 
     parts = ["<h2>Trait distributions</h2>"]
     if len(traits):
-        parts.append(_png(traits_figure(traits)))
+        parts.append(_png(traits_figure(traits), "traits", figures))
     parts.append("<h2>QC gallery: masks over images</h2><div class='gallery'>")
     for row in gallery_sample(traits, gallery_images).itertuples():
         # A coarser pyramid level is plenty for a thumbnail and much cheaper to read.
@@ -410,7 +414,9 @@ def _gallery_and_methods(traits: pd.DataFrame, results_dir: Path, gallery_images
     return parts
 
 
-def run(manifest_path, traits_path, growth_path, out, config: dict) -> Path:
+def run(manifest_path, traits_path, growth_path, out, config: dict, figures_dir=None) -> Path:
+    """Write the report page ``out``; with ``figures_dir``, also its figures there as PNG files
+    (what ``snakemake --report`` shows)."""
     from rootpipe.config import pixel_size_mm
 
     # The stores sit beside the manifest: a report run by hand on another campaign's tables
@@ -431,8 +437,13 @@ def run(manifest_path, traits_path, growth_path, out, config: dict) -> Path:
     growth = pd.read_parquet(growth_path)
     page = render(manifest, pd.read_parquet(traits_path), growth, results_dir, config["report"]["gallery_images"],
                   summary, pixel_size_mm(config), methods(attrs, config, growth["series"].duplicated().any()),
-                  warnings)
+                  warnings, figures := {})
     with atomic_path(out) as tmp:
         Path(tmp).write_text(page)
+    if figures_dir is not None:
+        with atomic_path(figures_dir) as tmp:
+            Path(tmp).mkdir()
+            for name, png in figures.items():
+                (Path(tmp) / f"{name}.png").write_bytes(png)
     print(f"report: {Path(out).resolve()}")
     return Path(out)

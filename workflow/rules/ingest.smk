@@ -25,5 +25,7 @@ checkpoint ingest:
         f"{RESULTS}/benchmarks/ingest.tsv",
     log:
         f"{RESULTS}/logs/ingest.log",
+    conda:
+        "../envs/rootpipe.yaml"
     shell:
         "rootpipe ingest --config {params.config} --threads {threads} > {log:q} 2>&1"

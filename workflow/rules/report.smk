@@ -7,13 +7,22 @@ rule report:
         images=per_batch(f"{RESULTS}/images/{{batch}}.zarr"),
         segmentation=per_batch(f"{RESULTS}/segmentation/{{batch}}.zarr"),
     output:
-        f"{RESULTS}/report.html",
+        # Both also in `snakemake --report` (rootpipe run --report FILE.zip).
+        html=report(f"{RESULTS}/report.html", caption="../report/report.rst", category="rootpipe report"),
+        figures=report(
+            directory(f"{RESULTS}/figures"),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
     params:
         config=settings("report", "traits", "track", "results_dir", "pixel_size_mm", "dpi", "border_px"),
     benchmark:
         f"{RESULTS}/benchmarks/report.tsv",
     log:
         f"{RESULTS}/logs/report.log",
+    conda:
+        "../envs/rootpipe.yaml"
     shell:
-        "rootpipe report {input.manifest:q} {input.traits:q} {input.growth:q} {output:q} "
-        "--config {params.config} > {log:q} 2>&1"
+        "rootpipe report {input.manifest:q} {input.traits:q} {input.growth:q} {output.html:q} "
+        "--figures {output.figures:q} --config {params.config} > {log:q} 2>&1"

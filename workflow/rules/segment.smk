@@ -17,6 +17,8 @@ rule segment:
         f"{RESULTS}/benchmarks/segment/{{batch}}.tsv",
     log:
         f"{RESULTS}/logs/segment/{{batch}}.log",
+    conda:
+        "../envs/rootpipe.yaml"
     shell:
         "rootpipe segment {input.images:q} {output:q} --config {params.config} --threads {threads} "
         "> {log:q} 2>&1"

@@ -15,5 +15,7 @@ rule tile:
         f"{RESULTS}/benchmarks/tile/{{batch}}.tsv",
     log:
         f"{RESULTS}/logs/tile/{{batch}}.log",
+    conda:
+        "../envs/rootpipe.yaml"
     shell:
         "rootpipe tile {input:q} {output:q} --config {params.config} --threads {threads} > {log:q} 2>&1"

@@ -21,6 +21,8 @@ rule track:
         f"{RESULTS}/benchmarks/track.tsv",
     log:
         f"{RESULTS}/logs/track.log",
+    conda:
+        "../envs/rootpipe.yaml"
     shell:
         "rootpipe track {input.traits:q} {output.growth:q} --roots {output.roots:q} --summary {output.summary:q} "
         "--config {params.config} --threads {threads} > {log:q} 2>&1"

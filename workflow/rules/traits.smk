@@ -18,6 +18,8 @@ rule traits:
         f"{RESULTS}/benchmarks/traits/{{batch}}.tsv",
     log:
         f"{RESULTS}/logs/traits/{{batch}}.log",
+    conda:
+        "../envs/rootpipe.yaml"
     shell:
         "rootpipe traits {input:q} {output.traits:q} --branches {output.branches:q} {params.rsml} "
         "--config {params.config} --threads {threads} > {log:q} 2>&1"
@@ -35,5 +37,7 @@ rule collect:
         f"{RESULTS}/benchmarks/collect.tsv",
     log:
         f"{RESULTS}/logs/collect.log",
+    conda:
+        "../envs/rootpipe.yaml"
     shell:
         "rootpipe collect {input.manifest:q} {input.traits:q} --out {output.parquet:q} > {log:q} 2>&1"
