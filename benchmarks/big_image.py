@@ -105,7 +105,9 @@ def main() -> None:
     if (work / "seg.zarr").exists():
         import zarr
 
-        mask = zarr.open_group(work / "seg.zarr", mode="r")["scan"]["mask"]
+        from rootpipe.io.stores import mask_array
+
+        mask = mask_array(zarr.open_group(work / "seg.zarr", mode="r")["scan"])
         root = sum(int(np.count_nonzero(mask[y:y + 4096])) for y in range(0, mask.shape[0], 4096))
         print(f"segmented root pixels: {100 * root / mask.size:.2f} %")
     lines = [f"{a.size} x {a.size} px ({a.size**2 / 1e6:.0f} MP) uint8 RGB TIFF, {a.threads} threads per job "

@@ -127,6 +127,12 @@ def cmd_track(a) -> None:
         roots_out=a.roots, summary_out=a.summary)
 
 
+def cmd_view(a) -> None:
+    from rootpipe.view import view
+
+    view(_config(a.config)["results_dir"], a.image_id)
+
+
 def cmd_report(a) -> None:
     from rootpipe.stages.report import run
 
@@ -321,6 +327,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--figures", help="also write the figures as PNG files into this folder")
     _add_common(p, threads=False, quiet=False)  # no progress bar to silence
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("view", help="an image with its root probability and mask in napari (needs napari)")
+    p.add_argument("image_id", help="image_id as in traits.csv")
+    _add_common(p, threads=False, quiet=False)
+    p.set_defaults(func=cmd_view)
     return top
 
 

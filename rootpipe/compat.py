@@ -16,7 +16,10 @@ named here; nothing elsewhere branches on a version without pointing back to thi
 - :data:`ADDED_LATER`: settings added after campaigns existed. While unset they are left out
   of a rule's settings, so the rules of a campaign made before them keep their params and
   are not run again.
-- Stores: arrays written before every chunk was stored (no ``rootpipe_all_chunks_stored``
+- Stores: segmentation stores written before the mask was an NGFF label keep it at
+  ``{image_id}/mask`` (:func:`rootpipe.io.stores.mask_array` reads both), and stores written
+  before the ``bioformats2raw.layout`` listing lack it (rootpipe reads them alike; OME-Zarr
+  readers find their images one by one). Arrays written before every chunk was stored (no ``rootpipe_all_chunks_stored``
   attribute) are read without the missing-chunk check
   (:func:`rootpipe.io.stores.checked`); segmentation stores without source file names
   (``files``) give RSML files named by ``image_id``.

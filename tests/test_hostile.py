@@ -242,9 +242,9 @@ def test_a_store_missing_a_chunk_file_is_named_never_read_as_no_roots(tmp_path):
     segment_batch(tmp_path / "images.zarr", tmp_path / "seg.zarr", settings, band_px=1024)
     table = measure_batch(tmp_path / "seg.zarr", tmp_path / "t.parquet", 0.05, {})
     assert table["total_length_mm"].iloc[0] > 25
-    chunks = sorted(p for p in (tmp_path / "seg.zarr" / "a" / "mask" / "c").rglob("*") if p.is_file())
+    chunks = sorted(p for p in (tmp_path / "seg.zarr" / "a" / "labels" / "mask" / "0" / "c").rglob("*") if p.is_file())
     assert len(chunks) == 3  # every band stored, the empty ones too
-    (tmp_path / "seg.zarr" / "a" / "mask" / "c" / "1" / "0").unlink()  # the band with the root
+    (tmp_path / "seg.zarr" / "a" / "labels" / "mask" / "0" / "c" / "1" / "0").unlink()  # the band with the root
     with pytest.raises(ValueError, match=r"seg.zarr: image a is missing 1 of the 3 chunk files of its mask array"):
         measure_batch(tmp_path / "seg.zarr", tmp_path / "t.parquet", 0.05, {})
     with pytest.raises(ValueError, match="delete .*seg.zarr and run again"):

@@ -19,7 +19,7 @@ LAYERS = [
     {"rootpipe.segmentation", "rootpipe.tracking", "rootpipe.synthetic"},
     {"rootpipe.learn"},
     {"rootpipe.stages"},
-    {"rootpipe.run"},
+    {"rootpipe.run", "rootpipe.view"},
     {"rootpipe.cli"},
 ]
 

@@ -158,6 +158,43 @@ def test_snakemake_lint_is_clean_and_its_report_holds_rootpipes_figures(first_ru
     assert {"report.html", "growth.png", "growth_by_group.png", "traits.png"} <= set(names)
 
 
+def test_stores_are_ome_zarr_and_napari_lays_the_mask_over_the_image_in_mm(first_run):
+    """ome-zarr-models validates every image and segmentation store; napari's model of one image
+    puts its mask and probability exactly over it, in mm."""
+    import zarr
+    from napari.components import ViewerModel
+    from ome_zarr_models.v05.bioformats2raw import BioFormats2Raw
+    from ome_zarr_models.v05.image import Image
+    from ome_zarr_models.v05.image_label import ImageLabel
+
+    from rootpipe.view import layers
+
+    run, _ = first_run
+    results = run / "results"
+    stores = sorted((results / "images").glob("*.zarr")) + sorted((results / "segmentation").glob("*.zarr"))
+    assert len(stores) >= 4
+    for store in stores:
+        root = zarr.open_group(store, mode="r")
+        BioFormats2Raw.from_zarr(root)
+        series = root["OME"].attrs["ome"]["series"]
+        assert series == root.attrs["rootpipe"]["images"]
+        for image_id in series:
+            image = Image.from_zarr(root[image_id])
+            if "segmentation" in store.parts:
+                assert [d.path for d in image.ome_attributes.multiscales[0].datasets] == ["probability"]
+                ImageLabel.from_zarr(root[image_id]["labels"]["mask"])
+    image_id = zarr.open_group(stores[0], mode="r").attrs["rootpipe"]["images"][0]
+    viewer = ViewerModel()
+    for data, kwargs, kind in layers(results, image_id):
+        getattr(viewer, f"add_{kind}")(data, **kwargs)
+    image, probability, mask = viewer.layers
+    np.testing.assert_allclose(mask.extent.world, image.extent.world)
+    np.testing.assert_allclose(probability.extent.world, image.extent.world)
+    height_px = zarr.open_group(stores[0], mode="r")[image_id]["s0"].shape[1]
+    # napari spans pixel centres: (rows - 1) x the pixel size (0.05 mm in this campaign)
+    assert image.extent.world[1][0] - image.extent.world[0][0] == pytest.approx((height_px - 1) * 0.05)
+
+
 def test_report_by_hand_reads_the_stores_beside_its_manifest(first_run, tmp_path):
     from rootpipe.config import load
     from rootpipe.stages.report import run as report

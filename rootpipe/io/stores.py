@@ -2,8 +2,13 @@
 
 ``images/{batch}.zarr`` (tile stage): one group per ``image_id``, an OME-Zarr (NGFF 0.5)
 multiscale image, levels ``s0``, ``s1``, ... of (c, y, x) uint8 in square chunks.
-``segmentation/{batch}.zarr`` (segment stage): one group per ``image_id`` with
-``probability`` (uint8, 255 = certain root) and ``mask`` (uint8, 1 = root), (y, x).
+``segmentation/{batch}.zarr`` (segment stage): one group per ``image_id``, an NGFF image of
+``probability`` (uint8, 255 = certain root) with the mask as its NGFF label ``labels/mask``
+(level ``0``, uint8, 1 = root), (y, x), at the image's pixel size in mm. Both stores' roots
+carry the ``bioformats2raw.layout`` marker and list their images in ``OME/`` (``series``), so
+OME-Zarr readers (ome-zarr-py, napari) find every image. Segmentation stores written before
+the mask was a label hold it at ``{image_id}/mask`` (:func:`mask_array` reads both;
+:mod:`rootpipe.compat`).
 
 Zarr 3 has no locks, and two writers in one shard lose pixels: every shard is
 written by one writer, in one piece (:func:`create_banded`, :class:`BandWriter`).
@@ -42,6 +47,52 @@ def ome_multiscales(name: str, n_levels: int, pixel_size_mm: float, channels: in
     }
 
 
+#: where the mask lies in an image's segmentation group: an NGFF label of the probability image
+MASK_PATH = "labels/mask/0"
+#: colour of the mask label in viewers (RGBA)
+MASK_RGBA = [255, 80, 0, 255]
+
+
+def mark_collection(root: zarr.Group, image_ids: list[str]) -> None:
+    """Mark a batch store as a collection of NGFF images (bioformats2raw layout, ``OME/series``)."""
+    root.attrs["ome"] = {"version": "0.5", "bioformats2raw.layout": 3}
+    root.create_group("OME").attrs["ome"] = {"version": "0.5", "series": list(image_ids)}
+
+
+def pixel_size_of(group: zarr.Group) -> float:
+    """The pixel size (mm) of level 0 of an NGFF multiscale image group."""
+    scale = group.attrs["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"]
+    return float(scale[-1])
+
+
+def _yx_multiscales(name: str, path: str, pixel_size_mm: float) -> list[dict]:
+    axes = [{"name": a, "type": "space", "unit": "millimeter"} for a in ("y", "x")]
+    return [{"name": name, "axes": axes, "datasets": [{"path": path, "coordinateTransformations": [
+        {"type": "scale", "scale": [pixel_size_mm, pixel_size_mm]}]}]}]
+
+
+def create_segmentation(root: zarr.Group, image_id: str, shape: tuple[int, int], band_px: int,
+                        pixel_size_mm: float) -> tuple[zarr.Array, zarr.Array]:
+    """An image's empty ``probability`` and mask arrays, as an NGFF image and its label."""
+    group = root.create_group(image_id)
+    group.attrs["ome"] = {"version": "0.5", "multiscales": _yx_multiscales(image_id, "probability", pixel_size_mm)}
+    probability = create_banded(group, "probability", shape, 1024, band_px, ("y", "x"))
+    labels = group.create_group("labels")
+    labels.attrs["ome"] = {"version": "0.5", "labels": ["mask"]}
+    label = labels.create_group("mask")
+    label.attrs["ome"] = {"version": "0.5", "multiscales": _yx_multiscales(f"{image_id} mask", "0", pixel_size_mm),
+                          "image-label": {"colors": [{"label-value": 1, "rgba": MASK_RGBA}]}}
+    return probability, create_banded(label, "0", shape, 1024, band_px, ("y", "x"))
+
+
+def mask_array(group: zarr.Group) -> zarr.Array:
+    """An image's mask array in its segmentation group (the NGFF label, or where older stores kept it)."""
+    try:
+        return group[MASK_PATH]
+    except KeyError:
+        return group["mask"]
+
+
 def _round_up(n: int, k: int) -> int:
     return -(-n // k) * k
 
@@ -66,8 +117,9 @@ def checked(array: zarr.Array, store: str | Path, image_id: str) -> zarr.Array:
         # include the padding of edge shards beyond the array.
         expected, stored = array._nshards, array._nshards_initialized
         if stored < expected:
+            what = array.path.split("/labels/")[-1].split("/")[0] if "/labels/" in array.path else array.basename
             raise ValueError(f"{store}: image {image_id} is missing {expected - stored} of the {expected} chunk "
-                             f"files of its {array.basename} array (deleted or lost): delete {store} and run "
+                             f"files of its {what} array (deleted or lost): delete {store} and run "
                              "again; it is made anew from the images")
     return array
 
@@ -157,4 +209,4 @@ def read_probability(store: str | Path, image_id: str) -> np.ndarray:
 
 
 def read_mask(store: str | Path, image_id: str) -> np.ndarray:
-    return checked(zarr.open_group(store, mode="r")[image_id]["mask"], store, image_id)[:]
+    return checked(mask_array(zarr.open_group(store, mode="r")[image_id]), store, image_id)[:]

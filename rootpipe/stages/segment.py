@@ -17,7 +17,15 @@ import zarr
 
 from rootpipe import __version__
 from rootpipe.io.atomic import atomic_path
-from rootpipe.io.stores import BAND_PX, BandWriter, checked, create_banded, level_names
+from rootpipe.io.stores import (
+    BAND_PX,
+    BandWriter,
+    checked,
+    create_segmentation,
+    level_names,
+    mark_collection,
+    pixel_size_of,
+)
 from rootpipe.segmentation.segmenter import Segmenter, finish_mask
 
 
@@ -58,6 +66,7 @@ def run(images_store: str | Path, out_store: str | Path, settings: dict, threads
                                   "resolved": {k: resolved[k] for k in ("batch_tiles", "precision", "device")
                                                if k in resolved},
                                   "model": segmenter.model}
+        mark_collection(root, image_ids)
         pending: list = []
 
         def submit(fn, *args) -> None:
@@ -69,9 +78,8 @@ def run(images_store: str | Path, out_store: str | Path, settings: dict, threads
                              disable=not progress):
             level = checked(images[image_id][level_names(images[image_id])[0]], images_store, image_id)
             h, w = level.shape[-2:]
-            group = root.create_group(image_id)
-            arrays = {name: create_banded(group, name, (h, w), 1024, band_px, ("y", "x"))
-                      for name in ("probability", "mask")}
+            arrays = dict(zip(("probability", "mask"), create_segmentation(
+                root, image_id, (h, w), band_px, pixel_size_of(images[image_id]))))
             probability = BandWriter(arrays["probability"])
             mask = np.empty((h, w), np.uint8)
             faint = None if centreline is None else np.empty((h, w), np.uint8)

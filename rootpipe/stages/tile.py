@@ -27,7 +27,7 @@ import zarr
 
 from rootpipe.io.atomic import atomic_path
 from rootpipe.io.decode import EXIF_ORIENTATION, TIFF_SUFFIXES, UnreadableImage, read_image, to_rgb8
-from rootpipe.io.stores import BAND_PX, band_rows, create_banded, ome_multiscales, write_sharded
+from rootpipe.io.stores import BAND_PX, band_rows, create_banded, mark_collection, ome_multiscales, write_sharded
 
 
 def pyramid(rgb: np.ndarray, levels: int) -> list[np.ndarray]:
@@ -209,6 +209,7 @@ def run(batch, out_store: str | Path, chunk_px: int = 512, levels: int = 3,
         root = zarr.open_group(tmp, mode="w")
         root.attrs["rootpipe"] = {"stage": "tile", "images": list(batch["image_id"]),
                                   "files": [Path(p).name for p in batch["path"]]}
+        mark_collection(root, list(batch["image_id"]))
         with contextlib.ExitStack() as stack:
             opened: list = []
             stack.callback(lambda: [f.close() for f in opened])

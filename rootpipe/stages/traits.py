@@ -15,7 +15,7 @@ import zarr
 
 from rootpipe.io.atomic import atomic_path
 from rootpipe.io.rsml import BRANCH_TYPE_LABELS, write_rsml
-from rootpipe.io.stores import checked
+from rootpipe.io.stores import checked, mask_array
 from rootpipe.segmentation.confidence import segmentation_confidence
 from rootpipe.traits import branches, clear_border, measure, measure_all
 
@@ -116,7 +116,7 @@ def run(segmentation_store: str | Path, out: str | Path, pixel_size_mm: float,
             return {"segmentation_confidence": segmentation_confidence(probability[b:h - b, b:w - b])}
 
         def one(image_id: str) -> tuple[dict, pd.DataFrame | None]:
-            mask = clear_border(checked(root[image_id]["mask"], segmentation_store, image_id)[:], border_px)
+            mask = clear_border(checked(mask_array(root[image_id]), segmentation_store, image_id)[:], border_px)
             if not want_branches:
                 return {"image_id": image_id, **inside(measure(mask, pixel_size_mm, **opts), mask.shape),
                         **confidence(image_id)}, None
