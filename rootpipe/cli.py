@@ -117,7 +117,7 @@ def cmd_traits(a) -> None:
 def cmd_collect(a) -> None:
     from rootpipe.stages.collect import run
 
-    run(a.manifest, a.traits, a.out)
+    run(a.manifest, a.traits, a.out, _config(a.config))
 
 
 def cmd_track(a) -> None:
@@ -316,7 +316,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("manifest")
     p.add_argument("traits", nargs="*")
     p.add_argument("--out", required=True,
-                   help="traits.parquet (traits.csv and traits_rve.csv are written beside it)")
+                   help="traits.parquet (traits.csv, traits_rve.csv and its metadata are written beside it)")
+    _add_common(p, threads=False, quiet=False)
     p.set_defaults(func=cmd_collect)
 
     p = sub.add_parser("report", help="self-contained HTML report")

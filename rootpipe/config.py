@@ -17,6 +17,9 @@ import yaml
 
 from rootpipe.resources import workflow_root
 
+#: RhizoVision Explorer's default diameter range edges, mm (rootpipe.io.rve keeps its format)
+RVE_DIAMETER_RANGES_MM = (2.0, 5.0)
+
 SCHEMA_PATH = workflow_root() / "workflow" / "schemas" / "config.schema.yaml"
 
 
@@ -136,6 +139,8 @@ def validate(config: dict) -> dict:
         raise ValueError(f"invalid rootpipe configuration:\n  filename_pattern: {config['filename_pattern']!r} "
                          "has groups without a name: name each field (?P<name>...), and write groups that are "
                          "not fields as (?:...)")
+    if config["traits"]["diameter_classes_mm"] == "rve":  # the preset: RhizoVision Explorer's default ranges
+        config["traits"]["diameter_classes_mm"] = list(RVE_DIAMETER_RANGES_MM)
     edges = config["traits"]["diameter_classes_mm"]
     if any(b <= a for a, b in zip(edges, edges[1:])):
         raise ValueError(f"invalid rootpipe configuration:\n  traits.diameter_classes_mm: {edges} must increase "

@@ -40,7 +40,7 @@ def test_broken_roots_columns_are_rves():
     table = rve.to_rve_table(traits_table())
     assert ",".join(table.columns) == RVE_BROKEN_HEADER
     assert list(table["File.Name"]) == ["a.png", "b.png"]
-    assert list(table["Region.of.Interest"]) == ["", ""]
+    assert list(table["Region.of.Interest"]) == ["Full", "Full"]  # as RVE writes a whole image
 
 
 def test_values_and_units_carry_over():
@@ -65,7 +65,7 @@ def test_csv_is_what_rve_writes(tmp_path):
     path = rve.write_rve_csv(traits_table(), tmp_path / "features.csv")
     lines = path.read_text().splitlines()
     assert lines[0] == RVE_BROKEN_HEADER
-    assert lines[1].startswith("a.png,,2,0,")
+    assert lines[1].startswith("a.png,Full,2,0,")
     assert ",NA," in lines[1]  # computation time, as RVE writes NaN
     back = pd.read_csv(path)
     assert back.shape == (2, len(RVE_BROKEN_HEADER.split(",")))
@@ -95,3 +95,23 @@ def test_whole_root_mode():
     assert table["Holes"].isna().all()
     with pytest.raises(ValueError):
         rve.to_rve_table(t, mode="crown")
+
+
+def test_metadata_is_what_rve_loads(tmp_path):
+    """RVE's metadata.csv keys: root type, pixels per mm, one line per diameter range."""
+    path = rve.write_rve_metadata(tmp_path / "m.csv", mode="whole", pixel_size_mm=0.04,
+                                  diameter_classes_mm=[2.0, 5.0], version="9.9", features_file="f.csv")
+    rows = [line.split(", ") for line in path.read_text().splitlines()]
+    as_dict = {r[0]: r[1:] for r in rows}
+    assert as_dict["Root type"] == ["Whole root"]
+    assert float(as_dict["Number of Pixels per mm"][0]) == 25
+    assert [as_dict[f"Diameter Range {k}"] for k in (1, 2, 3)] == [["0", "2"], ["2", "5"], ["5", "above"]]
+
+
+def test_the_rve_preset_gives_rves_default_ranges():
+    from rootpipe import config
+    from rootpipe.traits import diameter_class_labels
+
+    settings = config.load({"traits": {"diameter_classes_mm": "rve"}})
+    assert settings["traits"]["diameter_classes_mm"] == [2.0, 5.0]
+    assert len(diameter_class_labels(settings["traits"]["diameter_classes_mm"])) == 3  # RVE's Range.1-3

@@ -98,6 +98,10 @@ def test_run_writes_one_row_per_image_and_per_series_timepoint(first_run, campai
     assert {"genotype", "treatment", "tube", "window", "total_length_mm"} <= set(traits.columns)
     assert traits["segmentation_confidence"].between(0, 1).all()
     assert "Segmentation confidence" in (run / "results/report.html").read_text()
+    rve = pd.read_csv(run / "results/traits_rve.csv")
+    assert (rve["Region.of.Interest"] == "Full").all() and (rve["Computation.Time.s"] > 0).all()
+    metadata = (run / "results/traits_rve_metadata.csv").read_text()
+    assert "Root type, Broken roots" in metadata and "Number of Pixels per mm, 20" in metadata
     assert len(growth) == N_SERIES * 2 and set(growth["timepoint"]) == {1, 2}
     assert {"genotype", "treatment"} <= set(growth.columns)
     # Each row names its imaging round, the key growth_summary averages series over.

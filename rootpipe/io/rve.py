@@ -23,8 +23,10 @@ written for RVE output read rootpipe's traits unchanged:
 RVE's diameter ranges are its "diameter range" edges: range 1 is d <= first
 edge, the last range d > last edge, exactly rootpipe's diameter classes
 (:func:`rootpipe.traits.diameter_class_labels`). NaN is written ``NA``, as RVE
-does. ``Region.of.Interest`` is empty (the whole image), as in RVE output
-without ROIs.
+does. ``Region.of.Interest`` is ``Full`` (the whole image), as RVE writes it
+without ROIs. :func:`write_rve_metadata` writes the settings as RVE's
+``metadata.csv`` does (``key, value`` lines, RVE's keys where they have a
+counterpart), so RVE can load the diameter ranges and pixel size.
 """
 from __future__ import annotations
 
@@ -130,7 +132,7 @@ def to_rve_table(traits_df: pd.DataFrame, *, mode: str = "broken",
         name_column = "file" if "file" in traits_df.columns else "image_id"
     n = len(traits_df)
     out = {"File.Name": traits_df[name_column].astype(str).to_numpy(),
-           "Region.of.Interest": np.full(n, "", dtype=object)}
+           "Region.of.Interest": np.full(n, "Full", dtype=object)}
     fixed = BROKEN_ROOTS if mode == "broken" else WHOLE_ROOT
     for rve, ours in fixed:
         # Counts stay integers, as RVE writes them.
@@ -153,4 +155,26 @@ def write_rve_csv(traits_df: pd.DataFrame, path, **kwargs) -> Path:
     table = to_rve_table(traits_df, **kwargs)
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False, na_rep="NA")
+    return Path(path)
+
+
+def rve_metadata_lines(mode: str, pixel_size_mm: float, diameter_classes_mm, version: str,
+                       features_file: str) -> list[str]:
+    """RVE's ``metadata.csv`` lines (``key, value``) for rootpipe's settings."""
+    edges = [float(e) for e in diameter_classes_mm]
+    lines = [f"rootpipe version, {version}",
+             f"Root type, {'Whole root' if mode == 'whole' else 'Broken roots'}",
+             "Convert pixels to physical units, true",
+             f"Number of Pixels per mm, {1 / pixel_size_mm:g}",
+             f"Pixel to millimeter conversion factor, {pixel_size_mm:g}"]
+    bounds = [0.0, *edges]
+    lines += [f"Diameter Range {k + 1}, {lo:g}, {hi:g}" for k, (lo, hi) in enumerate(zip(bounds, edges))]
+    lines += [f"Diameter Range {len(edges) + 1}, {bounds[-1]:g}, above", f"Features output file name, {features_file}"]
+    return lines
+
+
+def write_rve_metadata(path, **kwargs) -> Path:
+    """Write :func:`rve_metadata_lines` to ``path`` (atomically)."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text("\n".join(rve_metadata_lines(**kwargs)) + "\n")
     return Path(path)

@@ -33,6 +33,9 @@ rule collect:
         parquet=f"{RESULTS}/traits.parquet",
         csv=f"{RESULTS}/traits.csv",
         rve=f"{RESULTS}/traits_rve.csv",
+        rve_metadata=f"{RESULTS}/traits_rve_metadata.csv",
+    params:
+        config=settings("rve_mode", "pixel_size_mm", "dpi", "traits"),
     benchmark:
         f"{RESULTS}/benchmarks/collect.tsv",
     log:
@@ -40,4 +43,5 @@ rule collect:
     conda:
         "../envs/rootpipe.yaml"
     shell:
-        "rootpipe collect {input.manifest:q} {input.traits:q} --out {output.parquet:q} > {log:q} 2>&1"
+        "rootpipe collect {input.manifest:q} {input.traits:q} --out {output.parquet:q} "
+        "--config {params.config} > {log:q} 2>&1"
