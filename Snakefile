@@ -4,7 +4,7 @@ include: "workflow/Snakefile"
 
 # Snakemake does not take the default target from an included file: name it here.
 rule default:
+    default_target: True
     input:
         rules.all.input,
     localrule: True
-    default_target: True

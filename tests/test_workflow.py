@@ -199,6 +199,16 @@ def test_stores_are_ome_zarr_and_napari_lays_the_mask_over_the_image_in_mm(first
     assert image.extent.world[1][0] - image.extent.world[0][0] == pytest.approx((height_px - 1) * 0.05)
 
 
+def test_the_catalog_test_config_runs(tmp_path):
+    """.test/config/config.yaml, the workflow catalog's test campaign, runs end to end."""
+    work = tmp_path / ".test"
+    shutil.copytree(ROOT / ".test", work)
+    rootpipe(work, "demo", "demo", "--series", 2, "--timepoints", 2, "--height", 256, "--width", 320, "--quiet")
+    rootpipe(work, "run", "--configfile", "config/config.yaml")
+    growth = pd.read_parquet(work / "results/growth.parquet")
+    assert len(growth) == 4 and growth["total_length_mm"].gt(0).all()
+
+
 def test_report_by_hand_reads_the_stores_beside_its_manifest(first_run, tmp_path):
     from rootpipe.config import load
     from rootpipe.stages.report import run as report

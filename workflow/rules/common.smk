@@ -14,7 +14,9 @@ from rootpipe.segmentation.checkpoint import NotACheckpoint, read_header
 try:
     check_campaign(config)
 except ValueError as exc:
-    raise WorkflowError(f"{exc}\n(config file: {', '.join(map(str, workflow.configfiles))})") from None
+    raise WorkflowError(
+        f"{exc}\n(config file: {', '.join(map(str, workflow.configfiles))})"
+    ) from None
 
 RESULTS = config["results_dir"]
 
@@ -26,9 +28,13 @@ if config["segment"]["method"] == "unet":
             read_header(_model)
         except NotACheckpoint as exc:
             raise WorkflowError(f"segment.checkpoint: {exc}") from None
-    elif _model.absolute() != Path(RESULTS, "models", "model.safetensors").absolute():  # the train target's
-        raise WorkflowError(f"segment.checkpoint {_model} does not exist ({_model.absolute()}): give the path "
-                            "of a model `rootpipe train` wrote, or null for the shipped model")
+    elif (
+        _model.absolute() != Path(RESULTS, "models", "model.safetensors").absolute()
+    ):  # the train target's
+        raise WorkflowError(
+            f"segment.checkpoint {_model} does not exist ({_model.absolute()}): give the path "
+            "of a model `rootpipe train` wrote, or null for the shipped model"
+        )
 
 
 def batches():
@@ -51,8 +57,12 @@ def settings(*keys):
     Passed as a param, so changing it re-runs exactly the rules that use it. A
     function, because a plain string's braces would be read as wildcards.
     """
-    value = shlex.quote(json.dumps({k: config[k] for k in keys if k not in ADDED_LATER or config.get(k)},
-                                   sort_keys=True))
+    value = shlex.quote(
+        json.dumps(
+            {k: config[k] for k in keys if k not in ADDED_LATER or config.get(k)},
+            sort_keys=True,
+        )
+    )
     return lambda wildcards: value
 
 
@@ -62,8 +72,10 @@ TRAIN = config["train"]
 
 def train_pairs(wildcards):
     if not TRAIN["pairs"]:
-        raise ValueError("the train target needs train.pairs in the config: a CSV with image, "
-                         "annotation, annotation_type and split columns (see config/README.md)")
+        raise ValueError(
+            "the train target needs train.pairs in the config: a CSV with image, "
+            "annotation, annotation_type and split columns (see config/README.md)"
+        )
     return TRAIN["pairs"]
 
 
@@ -74,24 +86,46 @@ def train_files(wildcards):
     import pandas as pd
 
     try:  # several datasets, comma-separated, as `rootpipe train --dataset` takes them
-        pairs = pd.concat([read_pairs(train_pairs(wildcards), dataset=d)
-                           for d in (TRAIN["dataset"].split(",") if TRAIN["dataset"] else [None])])
+        pairs = pd.concat(
+            [
+                read_pairs(train_pairs(wildcards), dataset=d)
+                for d in (TRAIN["dataset"].split(",") if TRAIN["dataset"] else [None])
+            ]
+        )
     except (ValueError, FileNotFoundError) as exc:
         raise WorkflowError(f"train.pairs: {exc}") from None
     splits = {TRAIN["train_split"], TRAIN["val_split"]}
     if "split" in pairs:
-        pairs = pairs[pairs["split"].astype(str).str.strip().str.lower().isin({str(s).lower() for s in splits})]
+        pairs = pairs[
+            pairs["split"]
+            .astype(str)
+            .str.strip()
+            .str.lower()
+            .isin({str(s).lower() for s in splits})
+        ]
     return sorted({*pairs["image"], *pairs["annotation"]})
 
 
 def train_args(wildcards):
     """The config's train section as `rootpipe train` flags (shell-quoted)."""
-    flags = {"--dataset": TRAIN["dataset"], "--init": TRAIN["init"], "--epochs": TRAIN["epochs"],
-             "--steps": TRAIN["steps"], "--batch": TRAIN["batch"], "--tile": TRAIN["tile_px"],
-             "--lr": TRAIN["lr"], "--augmentation": TRAIN["augmentation"],
-             "--root-fraction": TRAIN["root_fraction"], "--skeleton-weight": TRAIN["skeleton_weight"],
-             "--device": TRAIN["device"], "--seed": TRAIN["seed"],
-             "--train-split": TRAIN["train_split"], "--val-split": TRAIN["val_split"],
-             # only once set: a model trained before the key existed is not retrained for it
-             "--bit-depth": config.get("bit_depth")}
-    return " ".join(f"{k} {shlex.quote(str(v))}" for k, v in flags.items() if v is not None)
+    flags = {
+        "--dataset": TRAIN["dataset"],
+        "--init": TRAIN["init"],
+        "--epochs": TRAIN["epochs"],
+        "--steps": TRAIN["steps"],
+        "--batch": TRAIN["batch"],
+        "--tile": TRAIN["tile_px"],
+        "--lr": TRAIN["lr"],
+        "--augmentation": TRAIN["augmentation"],
+        "--root-fraction": TRAIN["root_fraction"],
+        "--skeleton-weight": TRAIN["skeleton_weight"],
+        "--device": TRAIN["device"],
+        "--seed": TRAIN["seed"],
+        "--train-split": TRAIN["train_split"],
+        "--val-split": TRAIN["val_split"],
+        # only once set: a model trained before the key existed is not retrained for it
+        "--bit-depth": config.get("bit_depth"),
+    }
+    return " ".join(
+        f"{k} {shlex.quote(str(v))}" for k, v in flags.items() if v is not None
+    )

@@ -16,16 +16,26 @@ checkpoint ingest:
     output:
         f"{RESULTS}/manifest.parquet",
         f"{RESULTS}/manifest.csv",
-    params:
-        config=settings("input_dir", "results_dir", "extensions", "filename_pattern",
-                        "series_fields", "timestamp_fields", "timestamp_format",
-                        "metadata_csv", "batch_size", "bit_depth", "max_image_megapixels"),
-    threads: 2
-    benchmark:
-        f"{RESULTS}/benchmarks/ingest.tsv",
     log:
         f"{RESULTS}/logs/ingest.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/ingest.tsv"
     conda:
         "../envs/rootpipe.yaml"
+    threads: 2
+    params:
+        config=settings(
+            "input_dir",
+            "results_dir",
+            "extensions",
+            "filename_pattern",
+            "series_fields",
+            "timestamp_fields",
+            "timestamp_format",
+            "metadata_csv",
+            "batch_size",
+            "bit_depth",
+            "max_image_megapixels",
+        ),
     shell:
         "rootpipe ingest --config {params.config} --threads {threads} > {log:q} 2>&1"

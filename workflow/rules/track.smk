@@ -8,21 +8,32 @@ rule track:
         roots=f"{RESULTS}/roots.parquet",
         summary=f"{RESULTS}/growth_summary.parquet",
         # The same tables as CSV, for spreadsheets (written beside each parquet file).
-        csv=[f"{RESULTS}/growth.csv", f"{RESULTS}/roots.csv", f"{RESULTS}/growth_summary.csv"],
-    params:
-        config=settings("track", "results_dir", "pixel_size_mm", "dpi", "series_fields", "timestamp_fields",
-                        "border_px"),
-        # Layout of the tables (rootpipe.compat): raising it re-runs track on older campaigns.
-        tables=TRACK_TABLES,
+        csv=[
+            f"{RESULTS}/growth.csv",
+            f"{RESULTS}/roots.csv",
+            f"{RESULTS}/growth_summary.csv",
+        ],
+    log:
+        f"{RESULTS}/logs/track.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/track.tsv"
+    conda:
+        "../envs/rootpipe.yaml"
     threads: 2
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
-    benchmark:
-        f"{RESULTS}/benchmarks/track.tsv",
-    log:
-        f"{RESULTS}/logs/track.log",
-    conda:
-        "../envs/rootpipe.yaml"
+    params:
+        config=settings(
+            "track",
+            "results_dir",
+            "pixel_size_mm",
+            "dpi",
+            "series_fields",
+            "timestamp_fields",
+            "border_px",
+        ),
+        # Layout of the tables (rootpipe.compat): raising it re-runs track on older campaigns.
+        tables=TRACK_TABLES,
     shell:
         "rootpipe track {input.traits:q} {output.growth:q} --roots {output.roots:q} --summary {output.summary:q} "
         "--config {params.config} --threads {threads} > {log:q} 2>&1"

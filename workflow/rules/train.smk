@@ -7,18 +7,18 @@ rule train:
         init=[TRAIN["init"]] if TRAIN["init"] else [],
     output:
         f"{RESULTS}/models/model.safetensors",
-    params:
-        args=train_args,
+    log:
+        f"{RESULTS}/logs/train.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train.tsv"
+    conda:
+        "../envs/rootpipe.yaml"
     threads: 2
     resources:
         mem_mb=16000,
         runtime=720,
-    benchmark:
-        f"{RESULTS}/benchmarks/train.tsv",
-    log:
-        f"{RESULTS}/logs/train.log",
-    conda:
-        "../envs/rootpipe.yaml"
+    params:
+        args=train_args,
     shell:
         "rootpipe train --pairs {input.pairs:q} --out {output:q} {params.args} --threads {threads} --quiet "
         "> {log:q} 2>&1"
