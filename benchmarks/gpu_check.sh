@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # On a GPU machine: install, run the tests marked `gpu`, and measure the segment stage on a demo campaign
 # (images per second, GPU utilisation sampled by nvidia-smi every 200 ms).
-# Usage: benchmarks/gpu_check.sh [SERIES] [TIMEPOINTS]   (default 12 x 4 images of 768 x 1024 px)
+# Usage: benchmarks/gpu_check.sh [SERIES] [TIMEPOINTS]   (default 250 x 4 = 1,000 images of 768 x 1024 px)
 # On a machine whose Python already holds a CUDA torch and that cannot reach a package registry:
 #   PYTHON=python3 WHEELS=wheel-folder benchmarks/gpu_check.sh
 # adds the missing packages from WHEELS (no dependency resolution, torch left alone) and rootpipe.
 set -euo pipefail
 trap 'echo "gpu_check: failed at line $LINENO" >&2' ERR
 cd "$(dirname "$0")/.."
-series=${1:-12}; timepoints=${2:-4}; tests_failed=0
+series=${1:-250}; timepoints=${2:-4}; tests_failed=0
 if [ -n "${PYTHON:-}" ]; then
   [ -z "${WHEELS:-}" ] || "$PYTHON" -m pip install -q --no-index --no-deps "$WHEELS"/*.whl
   "$PYTHON" -m pip install -q --no-index --no-deps --no-build-isolation -e .
@@ -56,12 +56,15 @@ util = np.array([float(r[0]) for r in rows]); mem = np.array([float(r[1]) for r 
 n, seconds = int(sys.argv[2]), float(sys.argv[4]) - float(sys.argv[3])
 print(f"segment stage ({sys.argv[5]}): {n} images of 768 x 1024 px in {seconds:.1f} s = {n / seconds:.2f} images/s "
       f"(model load and process start included, one process per batch)")
-print(f"GPU utilisation: mean {util.mean():.0f} %, median {np.median(util):.0f} %, max {util.max():.0f} %; "
+print(f"GPU utilisation: mean {util.mean():.0f} %, median {np.median(util):.0f} %, "
+      f"p95 {np.percentile(util, 95):.0f} %, max {util.max():.0f} %; "
       f"memory used max {mem.max():.0f} MiB ({len(util)} samples)")
 PY
 
-# The same table as docs/performance.md on this device: model only, end to end, naive baseline.
-$py benchmarks/segment.py --images "$series" --threads 4
+# The same table as docs/performance.md on this device: model only, end to end (warm), naive baseline,
+# the stage's cost besides the network and a process's start; end to end / model only from its JSON.
+$py benchmarks/segment.py --images 12 --threads 4 --predictor null --json "$work/segment.json"
+$py -c "import json, sys; d = json.load(open(sys.argv[1])); print(f\"end to end (one stage run, model load included) / model only: {d['end_to_end_s_per_mp'] / d['model_only_s_per_mp']:.2f}\")" "$work/segment.json"
 # A short training run (mixed precision on CUDA); synthetic tiles are made on the CPU meanwhile.
 start=$(date +%s.%N)
 $bin/rootpipe train --synthetic "$work/train" --synthetic-series 4 --out "$work/model.safetensors" \

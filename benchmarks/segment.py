@@ -3,6 +3,14 @@
 Run by hand: ``python benchmarks/segment.py [--checkpoint C] [--images 12] [--out docs/performance.md]``.
 All three numbers come from one run on the same images (seconds per megapixel of image):
 
+With ``--predictor null`` it measures what the stage costs besides the network: the stage run with a
+predictor that returns zeros at once, on N images and on one, (t_N - t_1) / (MP_N - MP_1), so model
+loading and store set-up drop out (``non_model_s_per_mp``); and ``start_s``, the median wall time of
+five ``rootpipe segment`` processes on a one-image 256 x 256 store (imports, model load, first
+pass). ``--json FILE`` writes ``model_only_s_per_mp``, ``end_to_end_s_per_mp``,
+``non_model_s_per_mp`` and ``start_s``. It also runs against an older rootpipe (``PYTHONPATH``),
+for side-by-side figures.
+
 - model only: the stage's tiles through the stage's predictor (its resolved batch size
   and precision), nothing else, after a warm-up call;
 - end to end: ``segment_batch`` on the batch store, model loading and first call included;
@@ -22,14 +30,77 @@ import torch
 import zarr
 
 from rootpipe import config as cfg
-from rootpipe.io.stores import read_image_level
-from rootpipe.segmentation import checkpoint
-from rootpipe.segmentation.segmenter import DEFAULT_CHECKPOINT, resolved_settings, to_mask
-from rootpipe.segmentation.tiling import predict_tiled, tile_starts
-from rootpipe.segmentation.unet import TilePredictor, pick_device
-from rootpipe.stages.segment import run as segment_batch
-from rootpipe.stages.tile import run as tile_batch
 from rootpipe.synthetic import make_campaign
+
+try:
+    from rootpipe.io.stores import read_image_level
+    from rootpipe.segmentation import checkpoint
+    from rootpipe.segmentation import unet as unet_module
+    from rootpipe.segmentation.segmenter import DEFAULT_CHECKPOINT, resolved_settings, to_mask
+    from rootpipe.segmentation.tiling import predict_tiled, tile_starts
+    from rootpipe.segmentation.unet import TilePredictor, pick_device
+    from rootpipe.stages.segment import run as segment_batch
+    from rootpipe.stages.tile import run as tile_batch
+except ImportError:  # a rootpipe from before the packages by concern, for side-by-side runs
+    from rootpipe.segment import DEFAULT_CHECKPOINT, checkpoint, resolved_settings, segment_batch, to_mask
+    from rootpipe.segment import unet as unet_module
+    from rootpipe.segment.tiling import predict_tiled, tile_starts
+    from rootpipe.segment.unet import TilePredictor, pick_device
+    from rootpipe.tile import read_image_level, tile_batch
+
+
+class NullPredictor:
+    """Returns zeros at once, in the stage's place of the network: what remains is the stage's own cost."""
+
+    name = "null"
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __call__(self, tiles):
+        return np.zeros(tiles.shape[:3], np.float32)
+
+
+def campaign_store(folder: Path, n: int, size=(768, 1024)) -> tuple[Path, float]:
+    """A batch store of ``n`` synthetic images; returns it and its megapixels."""
+    truth = make_campaign(folder / "camp", n_series=n, n_timepoints=1, image_size=size, seed=5, progress=False)
+    batch = pd.DataFrame({"image_id": [f"img{i}" for i in range(len(truth))],
+                          "path": [str(folder / "camp/images" / f) for f in truth["file"]]})
+    tile_batch(batch, folder / "images.zarr")
+    return folder / "images.zarr", n * size[0] * size[1] / 1e6
+
+
+def non_model_cost(folder: Path, n: int, settings: dict, threads: int, repeats: int = 3) -> float:
+    """The stage's seconds per MP besides the network (null predictor; N images minus one image)."""
+    many, mp_many = campaign_store(folder / "many", n)
+    one, mp_one = campaign_store(folder / "one", 1)
+    real = unet_module.TilePredictor
+    unet_module.TilePredictor = NullPredictor  # the stage builds its predictor from this name
+    try:
+        times = {}
+        for r in range(repeats):
+            for name, store in (("many", many), ("one", one)):
+                start = time.perf_counter()
+                segment_batch(store, folder / f"seg-{name}-{r}.zarr", settings, threads=threads)
+                times.setdefault(name, []).append(time.perf_counter() - start)
+    finally:
+        unet_module.TilePredictor = real
+    return (np.median(times["many"]) - np.median(times["one"])) / (mp_many - mp_one)
+
+
+def start_cost(folder: Path, repeats: int = 5) -> float:
+    """Median wall time (s) of a `rootpipe segment` process on a one-image 256 x 256 store."""
+    import subprocess
+    import sys
+
+    store, _ = campaign_store(folder / "start", 1, (256, 256))
+    exe = Path(sys.executable).parent / "rootpipe"
+    times = []
+    for r in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([str(exe), "segment", str(store), str(folder / f"start-{r}.zarr"), "--quiet"], check=True)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
 
 
 def tiles_of(rgb, tile, overlap):
@@ -60,6 +131,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--out", help="append the table to this markdown file")
+    ap.add_argument("--predictor", choices=["model", "null"], default="model",
+                    help="null: also the stage's cost besides the network, and the start of a process")
+    ap.add_argument("--json", help="write the figures (s per MP; start in s) to this JSON file")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     batch_tiles = a.batch_tiles if a.batch_tiles == "auto" else int(a.batch_tiles)
@@ -100,6 +174,11 @@ def main() -> None:
             group.create_array("mask", data=to_mask(prob, settings["threshold"], settings["min_object_area_px"]))
         naive = (time.perf_counter() - start) / megapixels
 
+        extra = {}
+        if a.predictor == "null":
+            extra["non_model_s_per_mp"] = non_model_cost(tmp / "null", a.images, stage_settings, a.threads)
+            extra["start_s"] = start_cost(tmp)
+
     rows = [(f"model only ({batch} tile(s) per pass, {settings['precision']}, channels-last)", model_only),
             ("end to end (segment stage: read, tiles, blend, mask, write)", end_to_end),
             ("naive (one tile at a time, fp32, no read/compute overlap)", naive)]
@@ -110,8 +189,16 @@ def main() -> None:
     lines += [f"| {name} | {value:.3f} |" for name, value in rows]
     lines += ["", f"end to end / model only = {end_to_end / model_only:.3f}; "
               f"speed-up over naive = {naive / end_to_end:.2f}x"]
+    if extra:
+        lines += [f"stage cost besides the network (null predictor): {extra['non_model_s_per_mp']:.4f} s per MP; "
+                  f"start of a `rootpipe segment` process (median of 5): {extra['start_s']:.2f} s"]
     text = "\n".join(lines)
     print(text)
+    if a.json:
+        import json
+
+        Path(a.json).write_text(json.dumps({"model_only_s_per_mp": model_only, "end_to_end_s_per_mp": end_to_end,
+                                            "naive_s_per_mp": naive, **extra}, indent=1) + "\n")
     if a.out:
         with open(a.out, "a") as fh:
             fh.write("\n" + text + "\n")

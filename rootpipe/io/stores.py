@@ -74,15 +74,53 @@ def _yx_multiscales(name: str, path: str, pixel_size_mm: float) -> list[dict]:
 def create_segmentation(root: zarr.Group, image_id: str, shape: tuple[int, int], band_px: int,
                         pixel_size_mm: float) -> tuple[zarr.Array, zarr.Array]:
     """An image's empty ``probability`` and mask arrays, as an NGFF image and its label."""
-    group = root.create_group(image_id)
-    group.attrs["ome"] = {"version": "0.5", "multiscales": _yx_multiscales(image_id, "probability", pixel_size_mm)}
+    # Attributes given at creation: each group's metadata is written once.
+    group = root.create_group(image_id, attributes={"ome": {
+        "version": "0.5", "multiscales": _yx_multiscales(image_id, "probability", pixel_size_mm)}})
     probability = create_banded(group, "probability", shape, 1024, band_px, ("y", "x"))
-    labels = group.create_group("labels")
-    labels.attrs["ome"] = {"version": "0.5", "labels": ["mask"]}
-    label = labels.create_group("mask")
-    label.attrs["ome"] = {"version": "0.5", "multiscales": _yx_multiscales(f"{image_id} mask", "0", pixel_size_mm),
-                          "image-label": {"colors": [{"label-value": 1, "rgba": MASK_RGBA}]}}
+    labels = group.create_group("labels", attributes={"ome": {"version": "0.5", "labels": ["mask"]}})
+    label = labels.create_group("mask", attributes={"ome": {
+        "version": "0.5", "multiscales": _yx_multiscales(f"{image_id} mask", "0", pixel_size_mm),
+        "image-label": {"colors": [{"label-value": 1, "rgba": MASK_RGBA}]}}})
     return probability, create_banded(label, "0", shape, 1024, band_px, ("y", "x"))
+
+
+class SegmentationLayout:
+    """Creates each image's segmentation group (:func:`create_segmentation`), fast.
+
+    The first image of a shape is created node by node; its arrays' metadata is then reused, and
+    every later image of that shape has its five nodes written in one concurrent call
+    (``zarr.create_hierarchy``): about 3 ms an image instead of 12, off the writers' path.
+    """
+
+    def __init__(self, root: zarr.Group):
+        self.root, self.arrays = root, {}
+
+    def create(self, image_id: str, shape: tuple[int, int], band_px: int,
+               pixel_size_mm: float) -> tuple[zarr.Array, zarr.Array]:
+        key = (tuple(shape), band_px)
+        if key not in self.arrays:
+            probability, mask = create_segmentation(self.root, image_id, shape, band_px, pixel_size_mm)
+            self.arrays[key] = (probability.metadata, mask.metadata)
+            return probability, mask
+        from zarr.core.group import GroupMetadata
+
+        probability, mask = self.arrays[key]
+        prefix = f"{self.root.path}/{image_id}".lstrip("/")
+        nodes = {
+            prefix: GroupMetadata(attributes={"ome": {
+                "version": "0.5", "multiscales": _yx_multiscales(image_id, "probability", pixel_size_mm)}}),
+            f"{prefix}/probability": probability,
+            f"{prefix}/labels": GroupMetadata(attributes={"ome": {"version": "0.5", "labels": ["mask"]}}),
+            f"{prefix}/labels/mask": GroupMetadata(attributes={"ome": {
+                "version": "0.5", "multiscales": _yx_multiscales(f"{image_id} mask", "0", pixel_size_mm),
+                "image-label": {"colors": [{"label-value": 1, "rgba": MASK_RGBA}]}}}),
+            f"{prefix}/{MASK_PATH}": mask,
+        }
+        made = dict(zarr.create_hierarchy(store=self.root.store, nodes=nodes))
+        config = EVERY_CHUNK["config"]
+        return (made[f"{prefix}/probability"].with_config(config),
+                made[f"{prefix}/{MASK_PATH}"].with_config(config))
 
 
 def mask_array(group: zarr.Group) -> zarr.Array:

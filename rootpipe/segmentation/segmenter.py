@@ -37,12 +37,16 @@ class Segmenter:
     :meth:`rows` streams an image (read by rows) band by band, for the U-Net.
     """
 
-    def __init__(self, settings: dict, threads: int = 1):
+    def __init__(self, settings: dict, threads: int = 1, predictor=None):
         self.settings = settings = resolved_settings(settings)
         method = settings["method"]
         self.streams = method == "unet"
         self.model = None  # what the checkpoint is, for the methods section (see checkpoint.describe)
-        if method == "classical":
+        if method == "unet" and predictor is not None:
+            # a stand-in for the network (benchmarks/segment.py --predictor null): the stage's own cost
+            self.predictor, self.model = predictor, {"predictor": getattr(predictor, "name", repr(predictor))}
+            self._whole = lambda rgb: predict_tiled(rgb, self.predictor, **self._tiling())
+        elif method == "classical":
             from rootpipe.segmentation.classical import probability
 
             sigmas = tuple(settings["ridge_sigmas_px"])

@@ -111,11 +111,19 @@ def predict_rows(read_rows: Callable[[int, int], np.ndarray], shape: tuple[int, 
     window = blend_window(tile_h, tile_w, _blend_length(ys, tile_h, ov_h), _blend_length(xs, tile_w, ov_w))
     starts = [(r, x) for r in range(len(ys)) for x in xs]
 
+    last: list = [None]  # (y0, rows) of the last read: neighbouring rows of tiles share rows
+
     def read_padded(r: int) -> np.ndarray:
         y0 = ys[r]
         y1 = y0 + tile_h
         if y1 <= h:
-            rows = read_rows(y0, y1)
+            prev = last[0]
+            if prev is not None and prev[0] < y0 < prev[0] + len(prev[1]) <= y1:
+                # read only the rows the previous read did not have (reads run in order, in one thread)
+                rows = np.concatenate([prev[1][y0 - prev[0]:], read_rows(prev[0] + len(prev[1]), y1)])
+            else:
+                rows = read_rows(y0, y1)
+            last[0] = (y0, rows)
         else:
             idx = _padded_index(y1, h, mode)[y0:]
             lo = int(idx.min())

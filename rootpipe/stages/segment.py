@@ -4,8 +4,8 @@ Reads a batch's image store, writes ``segmentation/{batch}.zarr`` with, per
 ``image_id``, ``probability`` (uint8, 255 = certain root) and ``mask``
 (uint8, 1 = root). The model is loaded once per job. Images are streamed by
 rows of tiles (image rows read a row ahead, probabilities written shard by
-shard), and one writer thread stores the outputs while the next rows and
-images are computed; see :func:`run`.
+shard), and two writer threads (probabilities; masks) store the outputs while
+the next rows and images are computed; see :func:`run`.
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from rootpipe.io.atomic import atomic_path
 from rootpipe.io.stores import (
     BAND_PX,
     BandWriter,
+    SegmentationLayout,
     checked,
-    create_segmentation,
     level_names,
     mark_collection,
     pixel_size_of,
@@ -29,16 +29,36 @@ from rootpipe.io.stores import (
 from rootpipe.segmentation.segmenter import Segmenter, finish_mask
 
 
-def _write_mask(array: zarr.Array, mask: np.ndarray, min_object_area_px: int, faint: np.ndarray | None) -> None:
-    """Finish a whole uint8 mask (:func:`finish_mask`), then store it one shard at a time."""
+class _LateBandWriter:
+    """A :class:`BandWriter` of an image's probability array, made by the probability writer itself:
+    the array is created there (``created``, a future of (probability, mask) arrays) before it writes."""
+
+    def __init__(self, created):
+        self.created, self.writer = created, None
+
+    def write(self, rows: np.ndarray) -> None:
+        if self.writer is None:
+            self.writer = BandWriter(self.created.result()[0])
+        self.writer.write(rows)
+
+    def close(self) -> None:
+        if self.writer is None:
+            self.writer = BandWriter(self.created.result()[0])
+        self.writer.close()
+
+
+def _write_mask(created, mask: np.ndarray, min_object_area_px: int, faint: np.ndarray | None) -> None:
+    """Finish a whole uint8 mask (:func:`finish_mask`), then store it one shard at a time in the mask
+    array of ``created`` (a future of the image's (probability, mask) arrays)."""
     mask = finish_mask(mask, min_object_area_px, faint)
+    array = created.result()[1]
     rows = array.shards[0]
     for y0 in range(0, mask.shape[0], rows):
         array[y0:y0 + rows] = mask[y0:y0 + rows]
 
 
 def run(images_store: str | Path, out_store: str | Path, settings: dict, threads: int = 1,
-                  progress: bool = False, band_px: int = BAND_PX) -> None:
+        progress: bool = False, band_px: int = BAND_PX, predictor=None) -> None:
     """Segment every image of a batch store into ``out_store`` (written atomically).
 
     The U-Net streams each image by rows of tiles (see
@@ -46,7 +66,7 @@ def run(images_store: str | Path, out_store: str | Path, settings: dict, threads
     tiles ahead, probabilities are written band by band, and only the uint8
     mask is held whole (removing specks needs its connected components). One
     writer thread stores each image's outputs while the next is computed; it is
-    the only writer of every shard.
+    the only writer of every shard. ``predictor`` replaces the network (a benchmark's stand-in).
     """
     from tqdm import tqdm
 
@@ -55,9 +75,11 @@ def run(images_store: str | Path, out_store: str | Path, settings: dict, threads
     threshold, min_area = settings["threshold"], settings["min_object_area_px"]
     centreline = settings.get("centreline_threshold")
 
-    with atomic_path(out_store) as tmp, ThreadPoolExecutor(1) as writer:
+    # Two writers, each the only one of its arrays' shards: probabilities (created first, with the
+    # image's groups) and masks (speck removal too). Both work while the next rows are computed.
+    with atomic_path(out_store) as tmp, ThreadPoolExecutor(1) as prob_writer, ThreadPoolExecutor(1) as mask_writer:
         root = zarr.open_group(tmp, mode="w")
-        segmenter = Segmenter(settings, threads)
+        segmenter = Segmenter(settings, threads, predictor)
         resolved = segmenter.settings
         root.attrs["rootpipe"] = {"stage": "segment", "images": image_ids, "version": __version__,
                                   # source file names, for RSML (older tile stores lack them)
@@ -67,25 +89,34 @@ def run(images_store: str | Path, out_store: str | Path, settings: dict, threads
                                                if k in resolved},
                                   "model": segmenter.model}
         mark_collection(root, image_ids)
+        layout = SegmentationLayout(root)
         pending: list = []
 
-        def submit(fn, *args) -> None:
+        def submit(writer, fn, *args) -> None:
             pending.append(writer.submit(fn, *args))
-            while len(pending) > 4:  # bounded: the writer may lag a few bands, not an image
+            while len(pending) > 8:  # bounded: the writers may lag a few bands, not an image
                 pending.pop(0).result()
 
         for image_id in tqdm(image_ids, desc=f"segment {Path(out_store).stem}", unit="img",
                              disable=not progress):
             level = checked(images[image_id][level_names(images[image_id])[0]], images_store, image_id)
             h, w = level.shape[-2:]
-            arrays = dict(zip(("probability", "mask"), create_segmentation(
-                root, image_id, (h, w), band_px, pixel_size_of(images[image_id]))))
-            probability = BandWriter(arrays["probability"])
+            created = prob_writer.submit(layout.create, image_id, (h, w), band_px, pixel_size_of(images[image_id]))
+            pending.append(created)
+            probability = _LateBandWriter(created)
             mask = np.empty((h, w), np.uint8)
             faint = None if centreline is None else np.empty((h, w), np.uint8)
 
-            def read_rows(y0, y1, level=level, image_id=image_id):
+            # An image of one shard is read in one call (the first rows asked for read it all): each
+            # zarr read costs milliseconds besides its decoding, and the shard is decoded whole anyway.
+            whole = {} if level.shards is not None and level.shards[-2] >= h else None
+
+            def read_rows(y0, y1, level=level, image_id=image_id, whole=whole):
                 try:
+                    if whole is not None:
+                        if "rgb" not in whole:
+                            whole["rgb"] = np.moveaxis(level[:], 0, -1)
+                        return whole["rgb"][y0:y1]
                     return np.moveaxis(level[:, y0:y1, :], 0, -1)
                 except Exception as exc:  # a damaged chunk: checksum, codec, a missing file
                     raise ValueError(f"cannot read image {image_id} (rows {y0}-{y1}) from {images_store}: "
@@ -98,9 +129,9 @@ def run(images_store: str | Path, out_store: str | Path, settings: dict, threads
                 np.clip(band, 0, 1, out=band)
                 np.multiply(band, 255, out=band)
                 np.round(band, out=band)
-                submit(probability.write, band.astype(np.uint8))
-            submit(probability.close)
-            # Speck removal runs in the writer thread too, while the next image is computed.
-            submit(_write_mask, arrays["mask"], mask, min_area, faint)
+                submit(prob_writer, probability.write, band.astype(np.uint8))
+            submit(prob_writer, probability.close)
+            # Speck removal runs in the mask writer, while the next image is computed.
+            submit(mask_writer, _write_mask, created, mask, min_area, faint)
         for future in pending:
             future.result()
