@@ -1,5 +1,6 @@
 """RSML export and import: round trips, plain-XML readers, RootNav splines."""
 
+import os
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -202,3 +203,29 @@ def test_written_rsml_keeps_the_rsml_schemas_rules(tmp_path):
     samples = list(tree.iter("sample"))
     assert samples and all(s.get("value") is not None and not (s.text or "").strip() for s in samples)
     assert len(rsml.read_rsml(path)) == len(res.paths)
+
+
+@pytest.mark.skipif(not os.environ.get("RSML_XSD"), reason="set RSML_XSD to RSMLValidator's rsml.xsd to run")
+def test_rsml_files_validate_against_the_rsml_schema(tmp_path):
+    """Both kinds of RSML rootpipe writes (traits stage; track stage with root ids) against the XSD.
+
+    The schema is RootSystemML/RSMLValidator's ``rsml.xsd``; it is not copied here: give its path.
+    """
+    import cv2
+    import xmlschema
+
+    from rootpipe.stages.track import write_tracked_rsml
+    from rootpipe.traits import branch_paths
+
+    schema = xmlschema.XMLSchema(os.environ["RSML_XSD"])
+    mask = np.zeros((200, 240), np.uint8)
+    cv2.line(mask, (40, 20), (60, 180), 1, 5)
+    cv2.line(mask, (50, 100), (110, 110), 1, 3)
+    mask[150, 200] = 1  # a dot: a one-point root is written as two points
+    paths = branch_paths(mask, pixel_size_mm=0.1)
+    plain = rsml.write_rsml([(p.yx, p.diameter_px) for p in paths], tmp_path / "plain.rsml", pixel_size_mm=0.1)
+    ids = np.zeros(mask.shape, np.int64)
+    ids[mask > 0] = 3
+    tracked = write_tracked_rsml(tmp_path / "tracked.rsml", mask, ids, 0.1, {}, image_name="a.png", file_key="a")
+    for path in (plain, tracked):
+        schema.validate(str(path))

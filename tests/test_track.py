@@ -82,6 +82,29 @@ def _series(masks, dates):
                          "timestamp": pd.to_datetime(dates), "total_length_mm": 1.0})
 
 
+def test_rsml_of_a_series_carries_each_roots_id_through_time(tmp_path):
+    """The track stage's RSML (traits.rsml): a root seen twice has one root_id in both files."""
+    import xml.etree.ElementTree as ET
+
+    from rootpipe.stages.track import write_tracked_rsml
+
+    masks = {"a": roots(), "b": translate(roots(extra=True), 3, 2)}
+    written = {}
+    track_series(_series(masks, ["2026-05-01", "2026-05-08"]), masks.__getitem__,
+                 lambda i: masks[i].astype(np.float32), 0.1,
+                 on_frame=lambda frame, mask, ids: written.setdefault(frame.image_id, write_tracked_rsml(
+                     tmp_path / f"{frame.image_id}.rsml", mask, ids, 0.1, {}, file_key=frame.image_id)))
+
+    def ids(path):
+        tree = ET.parse(path).getroot()
+        return [int(r.find("properties/root_id").get("value")) for r in tree.iter("root")]
+
+    first, second = ids(written["a"]), ids(written["b"])
+    assert len(first) == 2 and len(set(first)) == 2 and 0 not in first  # the two primaries
+    assert set(first) < set(second) and len(set(second) - set(first)) == 1  # and the new lateral
+    assert "root_id" in [d.findtext("label") for d in ET.parse(written["b"]).getroot().iter("property-definition")]
+
+
 def test_roots_keep_their_id_and_a_new_lateral_gets_a_new_one():
     masks = {"a": roots(), "b": translate(roots(extra=True), 3, 2)}
     growth, table = track_series(_series(masks, ["2026-05-01", "2026-05-08"]), masks.__getitem__,

@@ -695,7 +695,7 @@ def test_measure_batch_writes_traits_branches_and_rsml(tmp_path):
     # The old call still works and writes only the traits table.
     again = measure_batch(store, tmp_path / "t2.parquet", 0.1,
                           {"min_object_area_mm2": 0.0})
-    assert list(again.columns) == ["image_id", *traits.trait_keys(), "segmentation_confidence"]
+    assert list(again.columns) == ["image_id", *traits.trait_keys(), "segmentation_confidence", "computation_time_s"]
     assert again["segmentation_confidence"].isna().all()  # this store holds masks only
 
 

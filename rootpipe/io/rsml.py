@@ -86,8 +86,39 @@ def _fmt(v: float) -> str:
     return "0" if s in ("-0", "") else s
 
 
+def _write_metadata(rsml: ET.Element, pixel_size_mm, software: str, file_key, image_name, stem: str,
+                    with_root_ids: bool) -> None:
+    """The ``<metadata>`` of :func:`write_rsml`'s file: units, software, keys, property definitions."""
+    meta = ET.SubElement(rsml, "metadata")
+    ET.SubElement(meta, "version").text = "1.0"
+    if pixel_size_mm is None:
+        unit, resolution = "pixel", "1"
+    else:
+        unit, resolution = "mm", repr(1.0 / float(pixel_size_mm))
+    ET.SubElement(meta, "unit").text = unit
+    ET.SubElement(meta, "resolution").text = resolution
+    ET.SubElement(meta, "last-modified").text = (
+        datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    ET.SubElement(meta, "software").text = software
+    ET.SubElement(meta, "user").text = "rootpipe"  # required by the RSML schema; no person drew these
+    # required by the schema: a file without an image name keys by its own name
+    ET.SubElement(meta, "file-key").text = str(file_key if file_key is not None else stem)
+    # Declared where SmartRoot declares its diameter function.
+    defs = ET.SubElement(meta, "property-definitions")
+    fd = ET.SubElement(defs, "property-definition")
+    ET.SubElement(fd, "label").text = "diameter"
+    ET.SubElement(fd, "type").text = "float"
+    ET.SubElement(fd, "unit").text = "pixel"
+    if with_root_ids:
+        rd = ET.SubElement(defs, "property-definition")
+        ET.SubElement(rd, "label").text = "root_id"
+        ET.SubElement(rd, "type").text = "integer"
+    if image_name is not None:
+        ET.SubElement(ET.SubElement(meta, "image"), "name").text = str(image_name)
+
+
 def write_rsml(paths, path, *, plant_ids=None, labels=None, image_name=None,
-               file_key=None, pixel_size_mm=None, software="rootpipe") -> Path:
+               file_key=None, pixel_size_mm=None, software="rootpipe", root_ids=None) -> Path:
     """Write root centre-lines with diameters as an RSML 1.0 file.
 
     Parameters
@@ -113,6 +144,9 @@ def write_rsml(paths, path, *, plant_ids=None, labels=None, image_name=None,
         without, ``unit=pixel`` and ``resolution=1``. Coordinates and
         diameters are px either way.
     software : str
+    root_ids : sequence of int, optional
+        The tracking's ``root_id`` of each path (0: none), written as the root's ``root_id``
+        property: the same root has the same id in every file of a series.
 
     Returns
     -------
@@ -125,33 +159,12 @@ def write_rsml(paths, path, *, plant_ids=None, labels=None, image_name=None,
         raise ValueError("plant_ids needs one entry per path")
     if labels is not None and len(labels) != len(paths):
         raise ValueError("labels needs one entry per path")
+    if root_ids is not None and len(root_ids) != len(paths):
+        raise ValueError("root_ids needs one entry per path")
 
     rsml = ET.Element("rsml")
-    meta = ET.SubElement(rsml, "metadata")
-    ET.SubElement(meta, "version").text = "1.0"
-    if pixel_size_mm is None:
-        unit, resolution = "pixel", "1"
-    else:
-        unit, resolution = "mm", repr(1.0 / float(pixel_size_mm))
-    ET.SubElement(meta, "unit").text = unit
-    ET.SubElement(meta, "resolution").text = resolution
-    ET.SubElement(meta, "last-modified").text = (
-        datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
-    ET.SubElement(meta, "software").text = software
-    ET.SubElement(meta, "user").text = "rootpipe"  # required by the RSML schema; no person drew these
-    if file_key is None:
-        file_key = image_name
-    # required by the schema: a file without an image name keys by its own name
-    ET.SubElement(meta, "file-key").text = str(file_key if file_key is not None else Path(path).stem)
-    # Declared where SmartRoot declares its diameter function.
-    defs = ET.SubElement(meta, "property-definitions")
-    fd = ET.SubElement(defs, "property-definition")
-    ET.SubElement(fd, "label").text = "diameter"
-    ET.SubElement(fd, "type").text = "float"
-    ET.SubElement(fd, "unit").text = "pixel"
-    if image_name is not None:
-        ET.SubElement(ET.SubElement(meta, "image"), "name").text = str(image_name)
-
+    _write_metadata(rsml, pixel_size_mm, software, file_key if file_key is not None else image_name,
+                    image_name, Path(path).stem, root_ids is not None)
     scene = ET.SubElement(rsml, "scene")
     plants = {}
     for plant in sorted(set(plant_ids.tolist())):
@@ -165,6 +178,8 @@ def write_rsml(paths, path, *, plant_ids=None, labels=None, image_name=None,
         root = ET.SubElement(
             plants[plant_ids[i].item()], "root", id=str(i),
             label="branch" if labels is None else str(labels[i]))
+        if root_ids is not None and root_ids[i]:
+            ET.SubElement(ET.SubElement(root, "properties"), "root_id", value=str(int(root_ids[i])))
         line = ET.SubElement(ET.SubElement(root, "geometry"), "polyline")
         # A polyline has at least two points (the schema's rule): a one-pixel root is one point twice.
         points = yx if len(yx) != 1 else np.repeat(yx, 2, axis=0)

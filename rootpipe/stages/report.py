@@ -31,7 +31,7 @@ def _pyplot():
     return plt
 
 
-def _png(fig, name: str, figures: dict | None = None) -> str:
+def _png(fig, name: str = "figure", figures: dict | None = None) -> str:
     """The figure as an inline ``<img>``; its PNG bytes also into ``figures[name]`` when given."""
     plt = _pyplot()
     buffer = io.BytesIO()

@@ -18,6 +18,7 @@ import pandas as pd
 
 from rootpipe.columns import GROWTH_COLUMNS, ROOT_COLUMNS
 from rootpipe.io.atomic import write_table
+from rootpipe.io.rsml import write_rsml
 from rootpipe.tracking import cache
 from rootpipe.tracking.cache import series_signature
 from rootpipe.tracking.register import registration_image
@@ -29,7 +30,26 @@ from rootpipe.tracking.series import (
     summarise_groups,
     track_series,
 )
-from rootpipe.traits import clear_border
+from rootpipe.traits import branch_paths, clear_border, measure_options
+
+
+def write_tracked_rsml(path: Path, mask: np.ndarray, id_image: np.ndarray, pixel_size_mm: float,
+                       traits_settings: dict, image_name: str | None = None, file_key: str | None = None) -> Path:
+    """One image's RSML: its skeleton branches (as the traits stage writes them), each with the
+    ``root_id`` the tracking gave most of its pixels, so a root keeps its id through a series."""
+    paths = branch_paths(mask, pixel_size_mm=pixel_size_mm, **{
+        k: v for k, v in measure_options(traits_settings).items() if k != "diameter_classes_mm"})
+    root_ids = []
+    for p in paths:
+        yx = np.rint(p.yx).astype(int)
+        yx[:, 0] = yx[:, 0].clip(0, id_image.shape[0] - 1)
+        yx[:, 1] = yx[:, 1].clip(0, id_image.shape[1] - 1)
+        ids = id_image[yx[:, 0], yx[:, 1]]
+        ids = ids[ids > 0]
+        root_ids.append(int(np.bincount(ids).argmax()) if ids.size else 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_rsml([(p.yx, p.diameter_px) for p in paths], path, root_ids=root_ids, image_name=image_name,
+                      file_key=file_key, pixel_size_mm=pixel_size_mm)  # written atomically
 
 
 def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1,
@@ -70,6 +90,7 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
     cache_dir = results / "growth"
     cache_dir.mkdir(parents=True, exist_ok=True)
     batch_of = dict(zip(traits["image_id"], traits["batch"]))
+    file_of = dict(zip(traits["image_id"], traits["file"]))
     store = lambda image_id: results / "segmentation" / f"{batch_of[image_id]}.zarr"
 
     def stamps_of(frames: pd.DataFrame) -> list:
@@ -90,10 +111,16 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
         else:
             reference = lambda i: read_probability(store(i), i).astype(np.float32) / 255
         state = {}
+        on_frame = None
+        if config["traits"].get("rsml"):  # RSML with the tracking's root ids, a file per image
+            folder = results / "rsml_series" / series
+            on_frame = lambda frame, mask, ids: write_tracked_rsml(  # noqa: E731
+                folder / f"{frame.image_id}.rsml", mask, ids, settings["pixel_size_mm"], config["traits"],
+                image_name=file_of.get(frame.image_id), file_key=frame.image_id)
         table, roots = track_series(frames, lambda i: clear_border(read_mask(store(i), i), border_px), reference,
                                     settings["pixel_size_mm"], settings["tolerance_px"],
                                     settings["max_shift_px"], settings["registration"],
-                                    settings["min_quality"], resume=resume, state=state)
+                                    settings["min_quality"], resume=resume, state=state, on_frame=on_frame)
         cache.write(cache_dir, series, table, roots, state, signature)
         return table, roots, "resumed" if resume else "tracked"
 
@@ -102,8 +129,7 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
         done = list(tqdm(pool.map(lambda g: one(*g), groups), total=len(groups), desc="track",
                          unit="series", disable=not progress))
     growth = pd.concat([d[0] for d in done], ignore_index=True) if done else pd.DataFrame(columns=GROWTH_COLUMNS)
-    # The source file beside each image_id, so a row leads back to the image.
-    file_of = dict(zip(traits["image_id"], traits["file"]))
+    # The source file beside each image_id (file_of), so a row leads back to the image.
     growth.insert(growth.columns.get_loc("image_id") + 1, "file", growth["image_id"].map(file_of))
     growth = growth.merge(meta, on="series", how="left")
     # Campaign-wide, so not cached per series: a new session can join an earlier round.

@@ -18,23 +18,7 @@ from rootpipe.io.atomic import atomic_path
 from rootpipe.io.rsml import BRANCH_TYPE_LABELS, write_rsml
 from rootpipe.io.stores import checked, mask_array
 from rootpipe.segmentation.confidence import segmentation_confidence
-from rootpipe.traits import branches, clear_border, measure, measure_all
-
-#: Keys of the config's ``traits`` section that :func:`rootpipe.traits.measure`
-#: takes; other keys there are for the workflow, not the measurement.
-MEASURE_SETTINGS = ("min_object_area_mm2", "fill_holes_area_mm2",
-                    "diameter_classes_mm", "spur_factor")
-
-
-def measure_options(settings: dict | None) -> dict:
-    """Keyword arguments for :func:`rootpipe.traits.measure` from the config's
-    ``traits`` section (a YAML list of class edges becomes a tuple)."""
-    # None (YAML null) means "the default".
-    opts = {k: v for k, v in (settings or {}).items()
-            if k in MEASURE_SETTINGS and v is not None}
-    if "diameter_classes_mm" in opts:
-        opts["diameter_classes_mm"] = tuple(float(v) for v in opts["diameter_classes_mm"])
-    return opts
+from rootpipe.traits import branches, clear_border, measure, measure_all, measure_options
 
 
 def _run_threads(fn, items: list, threads: int, progress: bool, desc: str) -> list:
@@ -69,7 +53,7 @@ def run(segmentation_store: str | Path, out: str | Path, pixel_size_mm: float,
     out : traits parquet, one row per image (``image_id`` + trait keys).
     pixel_size_mm : mm per pixel.
     settings : the config's ``traits`` section (cleaning sizes in mm², spur
-        factor, ``diameter_classes_mm`` class edges); see :data:`MEASURE_SETTINGS`.
+        factor, ``diameter_classes_mm`` class edges); see :data:`rootpipe.traits.MEASURE_SETTINGS`.
     threads : images measured at once.
     progress : show a progress bar.
     branches_out : optional parquet of every image's branches, one row per branch

@@ -20,7 +20,7 @@ BOOKKEEPING = set(MANIFEST_COLUMNS) - {"series"}
 def track_series(frames: pd.DataFrame, load_mask, load_probability, pixel_size_mm: float,
                  tolerance_px: float = 3.0, max_shift_px: float = 150.0, method: str = "translation",
                  min_quality: float = 0.05, resume: dict | None = None,
-                 state: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 state: dict | None = None, on_frame=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Growth table and per-root table of one series.
 
     Parameters
@@ -38,6 +38,8 @@ def track_series(frames: pd.DataFrame, load_mask, load_probability, pixel_size_m
         unchanged.
     state : if given, filled with ``id_image`` (root id per skeleton pixel of the last
         frame) and ``next_id``, to resume from when a later timepoint arrives.
+    on_frame : if given, called as ``on_frame(frame, mask, id_image)`` for every frame tracked
+        (``id_image``: the root id of each skeleton pixel, 0 elsewhere), e.g. to write RSML.
 
     Returns
     -------
@@ -146,6 +148,8 @@ def track_series(frames: pd.DataFrame, load_mask, load_probability, pixel_size_m
                               "length_mm": float(length) * pixel_size_mm, "elongation_rate_mm_per_day": rate})
         rows.append(row)
         previous = (frame, mask, probability, length_px, identity.id_image(labels, ids))
+        if on_frame is not None:
+            on_frame(frame, mask, previous[4])
     if state is not None and previous is not None:
         state.update(id_image=previous[4], next_id=next_id)
     roots = identity.summarise(pd.DataFrame(root_rows, columns=[*ROOT_COLUMNS[:6], "elongation_rate_mm_per_day"]))

@@ -68,6 +68,7 @@ from rootpipe.traits.tables import (
     BRANCH_COLUMNS,
     CLASS_QUANTITIES,
     DEFAULT_DIAMETER_CLASSES_MM,
+    MEASURE_SETTINGS,
     UNDEFINED_WITHOUT_AREA,
     UNDEFINED_WITHOUT_LENGTH,
     BranchPath,
@@ -79,13 +80,14 @@ from rootpipe.traits.tables import (
     diameter_class_labels,
     measure,
     measure_all,
+    measure_options,
     skeleton_length_map,
     trait_keys,
 )
 
 __all__ = [
-    "BRANCH_COLUMNS", "CLASS_QUANTITIES", "DEFAULT_DIAMETER_CLASSES_MM", "UNDEFINED_WITHOUT_AREA",
-    "UNDEFINED_WITHOUT_LENGTH", "BranchPath", "Measurement", "branch_paths", "branches", "clean_mask",
-    "clear_border", "diameter_class_keys", "diameter_class_labels", "measure", "measure_all",
-    "skeleton_length_map", "thin", "trait_keys",
+    "BRANCH_COLUMNS", "BranchPath", "CLASS_QUANTITIES", "DEFAULT_DIAMETER_CLASSES_MM", "MEASURE_SETTINGS",
+    "Measurement", "UNDEFINED_WITHOUT_AREA", "UNDEFINED_WITHOUT_LENGTH", "branch_paths", "branches",
+    "clean_mask", "clear_border", "diameter_class_keys", "diameter_class_labels", "measure", "measure_all",
+    "measure_options", "skeleton_length_map", "thin", "trait_keys",
 ]

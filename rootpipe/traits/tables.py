@@ -479,3 +479,20 @@ def skeleton_length_map(mask, *, pixel_size_mm=1.0, min_object_area_mm2=0.0,
     skel[y, x] = True
     length[y, x] = a.graph.node_length
     return skel, length
+
+
+#: Keys of the config's ``traits`` section that :func:`rootpipe.traits.measure`
+#: takes; other keys there are for the workflow, not the measurement.
+MEASURE_SETTINGS = ("min_object_area_mm2", "fill_holes_area_mm2",
+                    "diameter_classes_mm", "spur_factor")
+
+
+def measure_options(settings: dict | None) -> dict:
+    """Keyword arguments for :func:`rootpipe.traits.measure` from the config's
+    ``traits`` section (a YAML list of class edges becomes a tuple)."""
+    # None (YAML null) means "the default".
+    opts = {k: v for k, v in (settings or {}).items()
+            if k in MEASURE_SETTINGS and v is not None}
+    if "diameter_classes_mm" in opts:
+        opts["diameter_classes_mm"] = tuple(float(v) for v in opts["diameter_classes_mm"])
+    return opts
