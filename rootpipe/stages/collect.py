@@ -39,7 +39,9 @@ def write_tables(table: pd.DataFrame, parquet_path: str | Path, config: dict | N
         write_rve_metadata(rve.with_name(rve.stem + "_metadata.csv"), mode=mode, pixel_size_mm=pixel_size_mm(config),
                            diameter_classes_mm=config["traits"]["diameter_classes_mm"], version=__version__,
                            features_file=rve.name)
-    return write_table(table, parquet_path)
+    # The measuring time is RVE's Computation.Time.s only: it changes from run to run, and
+    # traits.parquet stays the same table for the same images and settings.
+    return write_table(table.drop(columns=["computation_time_s"], errors="ignore"), parquet_path)
 
 
 def run(manifest_path: str | Path, traits_paths, out: str | Path, config: dict | None = None) -> pd.DataFrame:
