@@ -480,3 +480,20 @@ def test_a_snapshot_campaigns_report_leaves_out_growth_and_its_gallery_shows_the
     attrs = [{"settings": {"method": "classical", "threshold": 0.5, "min_object_area_px": 60}}]
     assert "registered" not in methods(attrs, {"pixel_size_mm": 0.1}, timecourse=False)[0]
     assert "registered" in methods(attrs, {"pixel_size_mm": 0.1})[0]
+
+
+def test_report_date_axes_span_the_campaign_with_two_timepoints():
+    """Two timepoints: the rate and gained/lost panels hold one point each, and still show days, not years."""
+    import matplotlib.dates as mdates
+
+    from rootpipe.stages.report import growth_figure
+
+    masks = {"a": roots(), "b": translate(roots(extra=True), 3, 2)}
+    growth, _ = track_series(_series(masks, ["2026-05-01", "2026-05-08"]), masks.__getitem__,
+                             lambda i: masks[i].astype(np.float32), 1.0)
+    assert growth["growth_rate_mm_per_day"].notna().sum() == 1
+    fig = growth_figure(growth)
+    for ax in fig.axes:
+        low, high = (mdates.num2date(v).replace(tzinfo=None) for v in ax.get_xlim())
+        assert low <= pd.Timestamp("2026-05-01") and high >= pd.Timestamp("2026-05-08")
+        assert (high - low).days <= 14

@@ -109,12 +109,20 @@ def confidence_section(traits: pd.DataFrame, n: int = 10) -> list[str]:
 
 
 def _date_axis(ax, timestamps: pd.Series) -> None:
-    """Label a date axis; one date gets a week around it, not matplotlib's default of years."""
+    """Label a date axis over the campaign's dates, padded by 5 % (at least 3 days).
+
+    Set on every panel from all the campaign's dates: a panel with one point (the rate after the
+    second timepoint) would otherwise get matplotlib's default span of years.
+    """
+    import matplotlib.dates as mdates
+
     ax.set_xlabel("date")
-    ax.tick_params(axis="x", rotation=30)
-    if timestamps.nunique() == 1:
-        t = timestamps.iloc[0]
-        ax.set_xlim(t - pd.Timedelta(days=3), t + pd.Timedelta(days=3))
+    first, last = pd.to_datetime(timestamps).min(), pd.to_datetime(timestamps).max()
+    pad = max(pd.Timedelta(days=3), (last - first) * 0.05)
+    ax.set_xlim(first - pad, last + pad)
+    locator = mdates.AutoDateLocator(maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
 def growth_figure(growth: pd.DataFrame):
@@ -209,7 +217,9 @@ def _table(frame: pd.DataFrame, max_rows: int = 500, table: str = "") -> str:
     shown[text] = shown[text].astype(object).where(shown[text].notna(), "")
     more = (f"<p>… and {len(frame) - max_rows} more rows: see {html.escape(table)} (.csv and .parquet)</p>"
             if len(frame) > max_rows else "")
-    return shown.to_html(index=False, escape=True, float_format=_number, na_rep="") + more
+    # A wide table scrolls inside its own box, not the page.
+    return ("<div class='table'>" + shown.to_html(index=False, escape=True, float_format=_number, na_rep="")
+            + "</div>" + more)
 
 
 def _ran_on(resolved: dict) -> str:
@@ -351,7 +361,8 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
                             table="growth"))
     style = ("body{font-family:sans-serif;margin:2em;max-width:1500px} table{border-collapse:collapse;font-size:12px}"
              "td,th{border:1px solid #ccc;padding:2px 6px} .gallery{display:flex;flex-wrap:wrap;gap:8px}"
-             "figure{margin:0} figcaption{font-size:11px} img{max-width:100%;height:auto}")
+             "figure{margin:0} figcaption{font-size:11px} img{max-width:100%;height:auto}"
+             ".table{overflow-x:auto;max-width:100%} @media (max-width:900px){body{margin:0.5em}}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>rootpipe report</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
 
