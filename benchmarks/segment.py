@@ -143,12 +143,9 @@ def main() -> None:
     tile, overlap, batch = settings["tile_px"], settings["overlap_px"], settings["batch_tiles"]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        truth = make_campaign(tmp / "camp", n_series=a.images, n_timepoints=1, image_size=(768, 1024), seed=5)
-        batch_table = pd.DataFrame({"image_id": [f"img{i}" for i in range(len(truth))],
-                                    "path": [str(tmp / "camp/images" / f) for f in truth["file"]]})
-        tile_batch(batch_table, tmp / "images.zarr")
-        images = [read_image_level(tmp / "images.zarr", i, 0) for i in batch_table["image_id"]]
-        megapixels = sum(im.shape[0] * im.shape[1] for im in images) / 1e6
+        store, megapixels = campaign_store(tmp, a.images)
+        image_ids = list(zarr.open_group(store, mode="r").attrs["rootpipe"]["images"])
+        images = [read_image_level(store, i, 0) for i in image_ids]
         device = pick_device(settings["device"])
         model, header = checkpoint.load(a.checkpoint, device=device)
         fast = TilePredictor(model, header, device=device, precision=settings["precision"])
@@ -160,14 +157,14 @@ def main() -> None:
         model_only = (time.perf_counter() - start) / megapixels
 
         start = time.perf_counter()
-        segment_batch(tmp / "images.zarr", tmp / "seg.zarr", stage_settings, threads=a.threads)
+        segment_batch(store, tmp / "seg.zarr", stage_settings, threads=a.threads)
         end_to_end = (time.perf_counter() - start) / megapixels
 
         naive_model = NaivePredictor(model, header, device)
         start = time.perf_counter()
         root = zarr.open_group(tmp / "naive.zarr", mode="w")
-        for image_id in batch_table["image_id"]:
-            rgb = read_image_level(tmp / "images.zarr", image_id, 0)  # read, then compute: no overlap
+        for image_id in image_ids:
+            rgb = read_image_level(store, image_id, 0)  # read, then compute: no overlap
             prob = predict_tiled(rgb, naive_model, tile=tile, overlap=overlap, batch_tiles=1)
             group = root.create_group(image_id)
             group.create_array("probability", data=np.round(np.clip(prob, 0, 1) * 255).astype(np.uint8))

@@ -7,6 +7,7 @@ as the stage run by a rule.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import re
@@ -70,9 +71,11 @@ def read_yaml(path: str | Path) -> dict:
         raise ValueError(f"config file {path}: {exc}") from None
 
 
+@functools.lru_cache(maxsize=1)
 def load_schema() -> dict:
+    """The config schema (parsed once per process; callers only read it)."""
     with open(SCHEMA_PATH) as fh:
-        return yaml.safe_load(fh)
+        return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 #: most values (list items and keys, counted as written out) a config may hold; YAML aliases

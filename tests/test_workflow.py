@@ -244,6 +244,21 @@ def test_a_border_left_out_measures_and_tracks_again_without_segmenting(first_ru
     assert "image border left out (px)" in (run / "results/report.html").read_text()
 
 
+def test_rsml_turned_on_later_writes_every_images_tracked_rsml(first_run, tmp_path):
+    """traits.rsml on an existing campaign: the series are tracked once more (cache signature), so every
+    image gets its rsml_series file, without segmenting again."""
+    run = tmp_path / "run"
+    shutil.copytree(first_run[0], run, symlinks=True)
+    settings = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**settings, "traits": {"rsml": True}}))
+    counts = job_counts(rootpipe(run, "run", "--configfile", "config.yaml", "-n").stdout)
+    assert "segment" not in counts and counts["track"] == 1
+    rootpipe(run, "run", "--configfile", "config.yaml")
+    growth = pd.read_parquet(run / "results/growth.parquet")
+    written = {p.stem for p in (run / "results/rsml_series").rglob("*.rsml")}
+    assert written == set(growth["image_id"])
+
+
 def test_truncated_tables_and_caches_are_made_again_with_the_same_content(first_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(first_run[0], run, symlinks=True)

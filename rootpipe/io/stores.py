@@ -71,17 +71,26 @@ def _yx_multiscales(name: str, path: str, pixel_size_mm: float) -> list[dict]:
         {"type": "scale", "scale": [pixel_size_mm, pixel_size_mm]}]}]}]
 
 
+def _segmentation_attrs(image_id: str, pixel_size_mm: float) -> dict[str, dict]:
+    """The NGFF attributes of an image's segmentation groups, by path within its group."""
+    return {
+        "": {"ome": {"version": "0.5", "multiscales": _yx_multiscales(image_id, "probability", pixel_size_mm)}},
+        "labels": {"ome": {"version": "0.5", "labels": ["mask"]}},
+        "labels/mask": {"ome": {
+            "version": "0.5", "multiscales": _yx_multiscales(f"{image_id} mask", "0", pixel_size_mm),
+            "image-label": {"colors": [{"label-value": 1, "rgba": MASK_RGBA}]}}},
+    }
+
+
 def create_segmentation(root: zarr.Group, image_id: str, shape: tuple[int, int], band_px: int,
                         pixel_size_mm: float) -> tuple[zarr.Array, zarr.Array]:
     """An image's empty ``probability`` and mask arrays, as an NGFF image and its label."""
+    attrs = _segmentation_attrs(image_id, pixel_size_mm)
     # Attributes given at creation: each group's metadata is written once.
-    group = root.create_group(image_id, attributes={"ome": {
-        "version": "0.5", "multiscales": _yx_multiscales(image_id, "probability", pixel_size_mm)}})
+    group = root.create_group(image_id, attributes=attrs[""])
     probability = create_banded(group, "probability", shape, 1024, band_px, ("y", "x"))
-    labels = group.create_group("labels", attributes={"ome": {"version": "0.5", "labels": ["mask"]}})
-    label = labels.create_group("mask", attributes={"ome": {
-        "version": "0.5", "multiscales": _yx_multiscales(f"{image_id} mask", "0", pixel_size_mm),
-        "image-label": {"colors": [{"label-value": 1, "rgba": MASK_RGBA}]}}})
+    label = group.create_group("labels", attributes=attrs["labels"]).create_group(
+        "mask", attributes=attrs["labels/mask"])
     return probability, create_banded(label, "0", shape, 1024, band_px, ("y", "x"))
 
 
@@ -107,16 +116,9 @@ class SegmentationLayout:
 
         probability, mask = self.arrays[key]
         prefix = f"{self.root.path}/{image_id}".lstrip("/")
-        nodes = {
-            prefix: GroupMetadata(attributes={"ome": {
-                "version": "0.5", "multiscales": _yx_multiscales(image_id, "probability", pixel_size_mm)}}),
-            f"{prefix}/probability": probability,
-            f"{prefix}/labels": GroupMetadata(attributes={"ome": {"version": "0.5", "labels": ["mask"]}}),
-            f"{prefix}/labels/mask": GroupMetadata(attributes={"ome": {
-                "version": "0.5", "multiscales": _yx_multiscales(f"{image_id} mask", "0", pixel_size_mm),
-                "image-label": {"colors": [{"label-value": 1, "rgba": MASK_RGBA}]}}}),
-            f"{prefix}/{MASK_PATH}": mask,
-        }
+        nodes = {f"{prefix}/{path}".rstrip("/"): GroupMetadata(attributes=attrs)
+                 for path, attrs in _segmentation_attrs(image_id, pixel_size_mm).items()}
+        nodes.update({f"{prefix}/probability": probability, f"{prefix}/{MASK_PATH}": mask})
         made = dict(zarr.create_hierarchy(store=self.root.store, nodes=nodes))
         config = EVERY_CHUNK["config"]
         return (made[f"{prefix}/probability"].with_config(config),

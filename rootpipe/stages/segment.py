@@ -36,15 +36,16 @@ class _LateBandWriter:
     def __init__(self, created):
         self.created, self.writer = created, None
 
-    def write(self, rows: np.ndarray) -> None:
+    def _writer(self) -> BandWriter:
         if self.writer is None:
             self.writer = BandWriter(self.created.result()[0])
-        self.writer.write(rows)
+        return self.writer
+
+    def write(self, rows: np.ndarray) -> None:
+        self._writer().write(rows)
 
     def close(self) -> None:
-        if self.writer is None:
-            self.writer = BandWriter(self.created.result()[0])
-        self.writer.close()
+        self._writer().close()
 
 
 def _write_mask(created, mask: np.ndarray, min_object_area_px: int, faint: np.ndarray | None) -> None:

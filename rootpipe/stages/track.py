@@ -79,6 +79,8 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
     border_px = config.get("border_px") or 0
     if border_px:  # in the series' signatures only when set: campaigns without it keep their cache
         settings["border_px"] = border_px
+    if config.get("traits", {}).get("rsml"):  # turned on, every series is tracked once more to write its RSML
+        settings["rsml"] = True
     traits = pd.read_parquet(traits_path)
     meta = series_metadata(traits, config.get("timestamp_fields", []))
     per_series = list(meta.columns.drop("series"))
@@ -112,7 +114,7 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
             reference = lambda i: read_probability(store(i), i).astype(np.float32) / 255
         state = {}
         on_frame = None
-        if config["traits"].get("rsml"):  # RSML with the tracking's root ids, a file per image
+        if config.get("traits", {}).get("rsml"):  # RSML with the tracking's root ids, a file per image
             folder = results / "rsml_series" / series
             on_frame = lambda frame, mask, ids: write_tracked_rsml(  # noqa: E731
                 folder / f"{frame.image_id}.rsml", mask, ids, settings["pixel_size_mm"], config["traits"],

@@ -31,6 +31,9 @@ rule track:
             "series_fields",
             "timestamp_fields",
             "border_px",
+            # the traits section only with traits.rsml (the tracked RSML measures branches as the
+            # traits stage does): other campaigns keep their params and are not tracked again
+            *(["traits"] if config["traits"]["rsml"] else []),
         ),
         # Layout of the tables (rootpipe.compat): raising it re-runs track on older campaigns.
         tables=TRACK_TABLES,
