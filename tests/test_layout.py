@@ -17,7 +17,7 @@ LAYERS = [
     {"rootpipe.io", "rootpipe.skeleton", "rootpipe.config"},
     {"rootpipe.traits", "rootpipe.compat"},
     {"rootpipe.segmentation", "rootpipe.tracking", "rootpipe.synthetic"},
-    {"rootpipe.learn"},
+    {"rootpipe.learn", "rootpipe.reporting"},
     {"rootpipe.stages"},
     {"rootpipe.run", "rootpipe.view"},
     {"rootpipe.cli"},

@@ -251,13 +251,12 @@ def test_group_by_takes_metadata_only_and_a_misspelt_column_is_refused(tmp_path)
 
 
 def test_report_labels_and_numbers_read_as_written():
-    from rootpipe.stages.report import _number, group_label
+    from rootpipe.reporting.figures import group_label
+    from rootpipe.reporting.page import number, table
 
     assert group_label(("mutA", np.nan)) == "mutA / (missing)" and group_label("WT") == "WT"
-    assert [_number(v) for v in (1234.5, 104.84, 26.876, 0.00606)] == ["1234.5", "104.8", "26.88", "0.00606"]
-    from rootpipe.stages.report import _table
-
-    page = _table(pd.DataFrame({"n_new_tips": pd.array([None, 3], dtype="Int64"), "registration_ok": [None, True]}))
+    assert [number(v) for v in (1234.5, 104.84, 26.876, 0.00606)] == ["1234.5", "104.8", "26.88", "0.00606"]
+    page = table(pd.DataFrame({"n_new_tips": pd.array([None, 3], dtype="Int64"), "registration_ok": [None, True]}))
     assert "NA" not in page and "None" not in page and "<td>3</td>" in page
 
 
@@ -271,26 +270,33 @@ def test_series_metadata_leaves_out_the_time_fields():
 
 
 def test_report_of_a_first_session_has_no_empty_rate_panels(tmp_path):
-    from rootpipe.stages.report import growth_figure
+    from rootpipe.reporting.figures import series_figures
 
     masks = {"a": roots()}
     growth, _ = track_series(_series(masks, ["2026-05-01"]).assign(total_length_mm=[10.0]),
                              masks.__getitem__, lambda i: masks[i].astype(np.float32), 1.0)
-    fig = growth_figure(growth)
-    texts = [t.get_text() for ax in fig.axes[1:] for t in ax.texts]
-    assert texts and all("no interval yet" in t for t in texts)
-    left, right = fig.axes[0].get_xlim()
+    figs = series_figures(growth)
+    for name in ("series_rate", "series_gained_lost"):
+        texts = [t.get_text() for t in figs[name].axes[0].texts]
+        assert texts and all("no interval yet" in t for t in texts)
+    left, right = figs["series_length"].axes[0].get_xlim()
     assert right - left <= 7  # days around the one date, not years
 
 
 def test_wide_intervals_do_not_squash_the_group_means():
-    from rootpipe.stages.report import summary_figure
+    from rootpipe.reporting.figures import group_figures
 
     summary = pd.DataFrame({"genotype": "WT", "imaging_round": ["2026-05-01", "2026-05-08"], "n_series": 2,
                             "total_length_mm_mean": [10.0, 20.0], "total_length_mm_ci95_low": [-80.0, -260.0],
                             "total_length_mm_ci95_high": [100.0, 300.0]})  # t interval of two series
-    bottom, top = summary_figure(summary, ["genotype"]).axes[0].get_ylim()
-    assert bottom == 0 and 20 < top <= 2.5 * 20 * 1.05
+    for q in ("growth_rate_mm_per_day", "length_gained_mm", "length_lost_mm"):
+        summary[[f"{q}_mean", f"{q}_ci95_low", f"{q}_ci95_high"]] = np.nan
+    series = pd.DataFrame({"genotype": "WT", "imaging_round": ["2026-05-01", "2026-05-01", "2026-05-08", "2026-05-08"],
+                           "total_length_mm": [8.0, 12.0, 16.0, 24.0], "growth_rate_mm_per_day": np.nan,
+                           "length_gained_mm": np.nan, "length_lost_mm": np.nan})
+    figs = group_figures(series, summary, ["genotype"])
+    bottom, top = figs["group_total_length_mm"].axes[0].get_ylim()
+    assert bottom == 0 and 24 < top <= 2.5 * 20 * 1.05  # every series' point shows, the bars run off
 
 
 def _segment_attrs(sha="ab" * 32, threshold=0.5):
@@ -429,13 +435,14 @@ def test_tubes_imaged_on_mondays_and_tuesdays_share_each_weeks_imaging_round(tmp
 
 
 def test_report_shows_names_as_written_and_methods_tell_a_version_from_a_setting(tmp_path):
-    from rootpipe.stages.report import _png, growth_figure, methods
+    from rootpipe.reporting.figures import png, series_figures
+    from rootpipe.stages.report import methods
 
     growth = _weekly({"a$^$b": "2026-05-04", "_ctrl": "2026-05-04"})
-    figure = growth_figure(growth)
+    figure = series_figures(growth)["series_length"]
     # '$^$' was parsed as maths (and crashed the report), '_ctrl' left out of the legend
     assert sorted(t.get_text() for t in figure.axes[0].get_legend().get_texts()) == [r"a\$^\$b", "\u200b_ctrl"]
-    assert _png(figure).startswith("<img")
+    assert png(figure).startswith(b"\x89PNG")
     upgraded = _segment_attrs()
     upgraded["version"] = "0.2.0"
     _, table = methods([_segment_attrs(), upgraded], {"pixel_size_mm": 0.05})
@@ -486,14 +493,17 @@ def test_report_date_axes_span_the_campaign_with_two_timepoints():
     """Two timepoints: the rate and gained/lost panels hold one point each, and still show days, not years."""
     import matplotlib.dates as mdates
 
-    from rootpipe.stages.report import growth_figure
+    from rootpipe.reporting.figures import group_figures, series_figures
+    from rootpipe.tracking.series import summarise_groups
 
     masks = {"a": roots(), "b": translate(roots(extra=True), 3, 2)}
     growth, _ = track_series(_series(masks, ["2026-05-01", "2026-05-08"]), masks.__getitem__,
                              lambda i: masks[i].astype(np.float32), 1.0)
     assert growth["growth_rate_mm_per_day"].notna().sum() == 1
-    fig = growth_figure(growth)
-    for ax in fig.axes:
+    growth["imaging_round"] = growth["timestamp"].dt.strftime("%Y-%m-%d")
+    figs = {**series_figures(growth), **group_figures(growth, summarise_groups(growth, []), [])}
+    assert len(figs) == 7
+    for ax in (f.axes[0] for f in figs.values()):
         low, high = (mdates.num2date(v).replace(tzinfo=None) for v in ax.get_xlim())
         assert low <= pd.Timestamp("2026-05-01") and high >= pd.Timestamp("2026-05-08")
         assert (high - low).days <= 14

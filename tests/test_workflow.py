@@ -148,6 +148,36 @@ def test_report_names_the_model_that_segmented_the_images(first_run):
     assert ("NOTE: synthetic images only" in html) == synthetic_only
 
 
+def test_report_fits_800_and_1400_px_wide_in_headless_chromium(first_run, tmp_path):
+    """The two-timepoint campaign's report in Debian's Chromium, as a reader opens it: nothing sticks
+    out sideways at 800 or 1400 px (wide tables scroll in their own box), and the screenshots show it."""
+    from browser import chromium
+
+    binary = chromium.ensure_chromium()
+    if binary is None:
+        pytest.skip("chromium is not installed and cannot be installed here (needs root and apt-get)")
+    run, _ = first_run
+    page = tmp_path / "report.html"
+    shutil.copy(run / "results/report.html", page)
+    html = page.read_text()
+    for section in ("Growth by genotype", "New and lost roots", "Traits per timepoint", "QC gallery",
+                    "Every image", "sortable"):
+        assert section in html, section
+    for width in (800, 1400):
+        layout = chromium.layout(binary, page, width)
+        assert layout["inner_width"] == width and layout["scroll_width"] == width, layout
+        assert layout["offenders"] == []
+        shot = chromium.screenshot(binary, page, width, tmp_path / f"report-{width}.png")
+        from PIL import Image
+
+        with Image.open(shot) as image:
+            assert image.size[0] == width and np.asarray(image.convert("L")).std() > 10  # drawn, not blank
+    # The check can fail: one element wider than the window is caught.
+    wide = tmp_path / "wide.html"
+    wide.write_text(html.replace("<h2 id=\"summary\">", "<div style='width:1200px'>x</div><h2 id=\"summary\">"))
+    assert chromium.layout(binary, wide, 800)["scroll_width"] > 800
+
+
 def test_snakemake_lint_is_clean_and_its_report_holds_rootpipes_figures(first_run):
     import zipfile
 
@@ -155,11 +185,14 @@ def test_snakemake_lint_is_clean_and_its_report_holds_rootpipes_figures(first_ru
     lint = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "--snakefile", str(ROOT / "Snakefile"),
                            "--configfile", "config.yaml"], cwd=run, capture_output=True, text=True)
     assert lint.returncode == 0 and "in a good condition" in lint.stdout + lint.stderr, lint.stdout + lint.stderr
-    assert sorted(p.name for p in (run / "results/figures").glob("*.png")) == ["growth.png", "growth_by_group.png",
-                                                                           "traits.png"]
+    from rootpipe.reporting.figures import GROUP_PANELS, TRAIT_PLOTS
+
+    expected = {*(f"group_{q}.png" for q, _ in GROUP_PANELS), *(f"traits_{t}.png" for t in TRAIT_PLOTS),
+                "series_length.png", "series_rate.png", "series_gained_lost.png"}
+    assert {p.name for p in (run / "results/figures").glob("*.png")} == expected
     rootpipe(run, "run", "--configfile", "config.yaml", "--report", "snakemake_report.zip")
     names = [Path(n).name for n in zipfile.ZipFile(run / "snakemake_report.zip").namelist()]
-    assert {"report.html", "growth.png", "growth_by_group.png", "traits.png"} <= set(names)
+    assert {"report.html", *expected} <= set(names)
 
 
 def test_stores_are_ome_zarr_and_napari_lays_the_mask_over_the_image_in_mm(first_run):
@@ -224,7 +257,7 @@ def test_report_by_hand_reads_the_stores_beside_its_manifest(first_run, tmp_path
                  tmp_path / "report.html", config)
     html = out.read_text()
     assert "Methods: how these numbers were made" in html and "default.safetensors" in html
-    assert "<h2>Warnings (1)</h2><ul><li>metadata_csv m.csv has no row for series T01_L07 &lt;b&gt;</li>" in html
+    assert "Warnings (1)" in html and "<li>metadata_csv m.csv has no row for series T01_L07 &lt;b&gt;</li>" in html
     assert html.count("data:image/jpeg;base64") >= N_SERIES * 2
 
 

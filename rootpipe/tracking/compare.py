@@ -19,9 +19,9 @@ def _distance_to(mask: np.ndarray) -> np.ndarray:
     return cv2.distanceTransform((mask == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
 
 
-def _new_length(length_px: np.ndarray, other_mask: np.ndarray, seen: np.ndarray,
-                tolerance_px: float) -> float:
-    """Skeleton length (px) that ``other_mask`` does not explain.
+def _new_pixels(length_px: np.ndarray, other_mask: np.ndarray, seen: np.ndarray,
+                tolerance_px: float) -> np.ndarray:
+    """Skeleton pixels (bool) that ``other_mask`` does not explain.
 
     Hysteresis along the skeleton: skeleton farther than ``tolerance_px``
     from the other mask is new, and so is skeleton outside that mask within
@@ -34,7 +34,7 @@ def _new_length(length_px: np.ndarray, other_mask: np.ndarray, seen: np.ndarray,
     outside = (length_px > 0) & seen & (distance > 0)
     new = (outside & (distance > tolerance_px)).astype(np.uint8)
     if not new.any():
-        return 0.0
+        return new > 0
     # Grow the far pixels back along the skeleton, through pixels outside the other mask, by
     # about tolerance_px: that adds the stretch from the old apex out to the tolerance, and no
     # more. A whole connected stretch would count a thin root that moved a pixel or two, lying
@@ -43,21 +43,43 @@ def _new_length(length_px: np.ndarray, other_mask: np.ndarray, seen: np.ndarray,
     outside = outside.astype(np.uint8)
     for _ in range(int(np.ceil(tolerance_px)) + 1):
         new = cv2.dilate(new, kernel) & outside
-    return float(length_px[new > 0].sum(dtype=np.float64))
+    return new > 0
 
 
-def _gained_lost(previous_mask, current_mask, previous_length, current_length, matrix, tolerance_px):
+def change_maps(previous_mask, current_mask, previous_length, current_length, matrix, tolerance_px
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Where root was gained and lost between two registered masks.
+
+    Parameters
+    ----------
+    previous_mask, current_mask : (H, W) root masks of consecutive timepoints.
+    previous_length, current_length : their skeletons' length per pixel (px), as
+        :func:`rootpipe.traits.skeleton_length_map` gives them.
+    matrix : 2 x 3 affine moving the previous frame onto the current one.
+    tolerance_px : distance (px) within which a root counts as the same.
+
+    Returns
+    -------
+    gained : bool, current frame: skeleton pixels of roots new since the previous image.
+    lost : bool, previous frame: skeleton pixels of roots gone from the current image.
+    The lengths are ``current_length[gained].sum()`` and ``previous_length[lost].sum()`` (px).
+    """
     matrix = np.asarray(matrix, np.float32)
     inverse = cv2.invertAffineTransform(matrix)
     previous = previous_mask.astype(np.uint8)
     current = current_mask.astype(np.uint8)
-    ones_prev = np.ones(previous.shape, np.uint8)
-    ones_cur = np.ones(current.shape, np.uint8)
-    gained = _new_length(current_length, warp(previous, matrix, current.shape),
-                         warp(ones_prev, matrix, current.shape) > 0, tolerance_px)
-    lost = _new_length(previous_length, warp(current, inverse, previous.shape),
-                       warp(ones_cur, inverse, previous.shape) > 0, tolerance_px)
+    gained = _new_pixels(current_length, warp(previous, matrix, current.shape),
+                         warp(np.ones(previous.shape, np.uint8), matrix, current.shape) > 0, tolerance_px)
+    lost = _new_pixels(previous_length, warp(current, inverse, previous.shape),
+                       warp(np.ones(current.shape, np.uint8), inverse, previous.shape) > 0, tolerance_px)
     return gained, lost
+
+
+def _gained_lost(previous_mask, current_mask, previous_length, current_length, matrix, tolerance_px):
+    """Root length (px) gained and lost: the lengths of :func:`change_maps`'s pixels."""
+    gained, lost = change_maps(previous_mask, current_mask, previous_length, current_length, matrix, tolerance_px)
+    return (float(current_length[gained].sum(dtype=np.float64)),
+            float(previous_length[lost].sum(dtype=np.float64)))
 
 
 def _shared_view(other_shape: tuple[int, int], matrix: np.ndarray, margin_px: float) -> np.ndarray:
