@@ -207,7 +207,7 @@ def test_written_rsml_keeps_the_rsml_schemas_rules(tmp_path):
 
 @pytest.mark.skipif(not os.environ.get("RSML_XSD"), reason="set RSML_XSD to RSMLValidator's rsml.xsd to run")
 def test_rsml_files_validate_against_the_rsml_schema(tmp_path):
-    """Both kinds of RSML rootpipe writes (traits stage; track stage with root ids) against the XSD.
+    """The RSML rootpipe writes (branches; plants with nested laterals; with root ids) against the XSD.
 
     The schema is RootSystemML/RSMLValidator's ``rsml.xsd``; it is not copied here: give its path.
     """
@@ -227,5 +227,58 @@ def test_rsml_files_validate_against_the_rsml_schema(tmp_path):
     ids = np.zeros(mask.shape, np.int64)
     ids[mask > 0] = 3
     tracked = write_tracked_rsml(tmp_path / "tracked.rsml", mask, ids, 0.1, {}, image_name="a.png", file_key="a")
-    for path in (plain, tracked):
+    nested = rsml.write_rsml(path=tmp_path / "nested.rsml", pixel_size_mm=0.1,
+                             **traits.rsml_arguments(traits.root_hierarchy(branch_paths(_plants()))))
+    for path in (plain, tracked, nested):
         schema.validate(str(path))
+
+
+def _plants():
+    """A primary root with a lateral each side (one with a lateral of its own), a second plant, a ring."""
+    import cv2
+
+    m = np.zeros((300, 300), np.uint8)
+    cv2.line(m, (150, 10), (150, 280), 1, 5)
+    cv2.line(m, (150, 100), (250, 160), 1, 3)
+    cv2.line(m, (150, 180), (60, 240), 1, 3)  # a little longer than the primary below the junction
+    cv2.line(m, (200, 130), (220, 90), 1, 2)
+    cv2.line(m, (30, 30), (60, 120), 1, 3)
+    cv2.circle(m, (250, 250), 20, 1, 2)
+    return m
+
+
+def test_hierarchy_reads_plants_primaries_and_laterals_off_the_skeleton():
+    paths = traits.branch_paths(_plants())
+    roots = traits.root_hierarchy(paths)
+    assert sorted(b for r in roots for b in r.branches) == list(range(len(paths)))  # each branch once
+    total = sum(rsml.polyline_length(p.yx) for p in paths)
+    assert sum(rsml.polyline_length(r.yx) for r in roots) == pytest.approx(total, rel=1e-9)
+    primaries = [r for r in roots if r.order == 1]
+    assert len(primaries) == 3 and len({r.plant for r in roots}) == 3  # two plants and the ring
+    main = max(primaries, key=lambda r: rsml.polyline_length(r.yx))
+    assert main.yx[0][0] < 12 and main.yx[-1][0] > 275 and np.ptp(main.yx[:, 1]) < 6  # straight down, top first
+    laterals = [r for r in roots if r.parent == roots.index(main)]
+    assert len(laterals) == 2 and all(r.order == 2 for r in laterals)
+    assert [r.order for r in roots if r.parent >= 0 and roots[r.parent].order == 2] == [3]
+    for r in laterals:  # each starts at its junction on the primary
+        assert abs(r.yx[0][1] - 150) < 6
+
+
+def test_nested_rsml_reads_back_with_parents_and_keeps_the_branch_ids(tmp_path):
+    paths = traits.branch_paths(_plants())
+    roots = traits.root_hierarchy(paths)
+    path = rsml.write_rsml(path=tmp_path / "p.rsml", pixel_size_mm=0.1, **traits.rsml_arguments(roots))
+    back = rsml.read_rsml(path)
+    assert len(back) == len(roots)
+    by_id = {r.root_id: r for r in back}
+    for k, r in enumerate(roots):
+        assert by_id[str(k)].parent_id == (None if r.parent < 0 else str(r.parent))
+        assert np.allclose(by_id[str(k)].yx, r.yx, atol=1e-3)
+    # Plain ElementTree, as RSML tools walk a file: plant > root > nested root, properties by name.
+    tree = ET.parse(path).getroot()
+    nested = [(outer.get("id"), inner.get("id")) for outer in tree.iter("root") for inner in outer.findall("root")]
+    assert sorted(nested) == sorted((str(r.parent), str(k)) for k, r in enumerate(roots) if r.parent >= 0)
+    labels = {d.findtext("label"): d.findtext("type") for d in tree.iter("property-definition")}
+    assert labels["order"] == "integer" and labels["branch_ids"] == "string"
+    first = tree.find("scene/plant/root")
+    assert first.get("label") == "primary" and first.find("properties/branch_ids").get("value")

@@ -1,12 +1,12 @@
 """RSML (Root System Markup Language 1.0) export and import of root centre-lines.
 
-Writing: one ``<root>`` per skeleton branch (:func:`rootpipe.traits.branch_paths`),
-its measured centre-line as a ``<polyline>`` in pixel coordinates of the image
-(``x`` = column, ``y`` = row, pixel centres at integers) and its diameter at
-every point as a ``<function name="diameter" domain="polyline">`` (px). Branches
-of one connected root object share a ``<plant>``; a root's ``ID`` is its
-``branch_id`` in the branches table. A skeleton has no root order, so roots are
-not nested: each branch is a root of its plant.
+Writing: one ``<root>`` per root given, its centre-line as a ``<polyline>`` in pixel
+coordinates of the image (``x`` = column, ``y`` = row, pixel centres at integers) and
+its diameter at every point as a ``<function name="diameter" domain="polyline">`` (px).
+With ``parents`` a lateral is nested in its parent root, as RSML tools expect; the
+stages pass the plants, primary and lateral roots that
+:func:`rootpipe.traits.hierarchy.root_hierarchy` reads off the skeleton, each with the
+``branch_ids`` it joins (the branches table's rows) as a property.
 
 Reading: any RSML 1.0 file (roots nested at any depth, namespaces ignored),
 with its roots' ``<polyline>`` or RootNav's ``<rootnavspline>`` (sampled like
@@ -87,7 +87,7 @@ def _fmt(v: float) -> str:
 
 
 def _write_metadata(rsml: ET.Element, pixel_size_mm, software: str, file_key, image_name, stem: str,
-                    with_root_ids: bool) -> None:
+                    properties: dict) -> None:
     """The ``<metadata>`` of :func:`write_rsml`'s file: units, software, keys, property definitions."""
     meta = ET.SubElement(rsml, "metadata")
     ET.SubElement(meta, "version").text = "1.0"
@@ -109,16 +109,17 @@ def _write_metadata(rsml: ET.Element, pixel_size_mm, software: str, file_key, im
     ET.SubElement(fd, "label").text = "diameter"
     ET.SubElement(fd, "type").text = "float"
     ET.SubElement(fd, "unit").text = "pixel"
-    if with_root_ids:
+    for label, kind in properties.items():
         rd = ET.SubElement(defs, "property-definition")
-        ET.SubElement(rd, "label").text = "root_id"
-        ET.SubElement(rd, "type").text = "integer"
+        ET.SubElement(rd, "label").text = label
+        ET.SubElement(rd, "type").text = kind
     if image_name is not None:
         ET.SubElement(ET.SubElement(meta, "image"), "name").text = str(image_name)
 
 
 def write_rsml(paths, path, *, plant_ids=None, labels=None, image_name=None,
-               file_key=None, pixel_size_mm=None, software="rootpipe", root_ids=None) -> Path:
+               file_key=None, pixel_size_mm=None, software="rootpipe", root_ids=None,
+               parents=None, properties=None) -> Path:
     """Write root centre-lines with diameters as an RSML 1.0 file.
 
     Parameters
@@ -147,6 +148,12 @@ def write_rsml(paths, path, *, plant_ids=None, labels=None, image_name=None,
     root_ids : sequence of int, optional
         The tracking's ``root_id`` of each path (0: none), written as the root's ``root_id``
         property: the same root has the same id in every file of a series.
+    parents : sequence of int, optional
+        Index of each root's parent root (-1: none), parents before their laterals: a lateral
+        is written inside its parent's ``<root>``.
+    properties : sequence of dict, optional
+        More properties of each root (name: value), e.g. ``order`` and ``branch_ids``; their
+        types (``integer``, ``float``, ``string``) are declared in the metadata.
 
     Returns
     -------
@@ -159,27 +166,44 @@ def write_rsml(paths, path, *, plant_ids=None, labels=None, image_name=None,
         raise ValueError("plant_ids needs one entry per path")
     if labels is not None and len(labels) != len(paths):
         raise ValueError("labels needs one entry per path")
-    if root_ids is not None and len(root_ids) != len(paths):
-        raise ValueError("root_ids needs one entry per path")
+    for name, given in (("root_ids", root_ids), ("parents", parents), ("properties", properties)):
+        if given is not None and len(given) != len(paths):
+            raise ValueError(f"{name} needs one entry per path")
+    parents = [-1] * len(paths) if parents is None else [int(v) for v in parents]
+    if any(not -1 <= parent < i for i, parent in enumerate(parents)):
+        raise ValueError("parents must name an earlier root (or -1)")
+    properties = [dict(p) for p in properties] if properties is not None else [{} for _ in paths]
+    if root_ids is not None:
+        for props, root_id in zip(properties, root_ids):
+            if root_id:
+                props["root_id"] = int(root_id)
+    kinds = {"root_id": "integer"} if root_ids is not None else {}
+    for props in properties:
+        for name, value in props.items():
+            kinds.setdefault(name, "integer" if isinstance(value, (int, np.integer)) else
+                             "float" if isinstance(value, (float, np.floating)) else "string")
 
     rsml = ET.Element("rsml")
     _write_metadata(rsml, pixel_size_mm, software, file_key if file_key is not None else image_name,
-                    image_name, Path(path).stem, root_ids is not None)
+                    image_name, Path(path).stem, kinds)
     scene = ET.SubElement(rsml, "scene")
     plants = {}
     for plant in sorted(set(plant_ids.tolist())):
         # The plant's ID is its id in plant_ids (the branches table's component_id).
         plants[plant] = ET.SubElement(scene, "plant", id=str(plant), label="root object")
+    written = []
     for i, item in enumerate(paths):
         yx, diameter = item[0], item[1]
         yx = np.asarray(yx, dtype=float)
-        # The root's ID is its index in `paths`: the branches table's
-        # branch_id, so that RSML and table can be joined.
+        # The root's id is its index in `paths` (for branches as roots, the branches table's branch_id).
         root = ET.SubElement(
-            plants[plant_ids[i].item()], "root", id=str(i),
+            written[parents[i]] if parents[i] >= 0 else plants[plant_ids[i].item()], "root", id=str(i),
             label="branch" if labels is None else str(labels[i]))
-        if root_ids is not None and root_ids[i]:
-            ET.SubElement(ET.SubElement(root, "properties"), "root_id", value=str(int(root_ids[i])))
+        written.append(root)
+        if properties[i]:
+            listed = ET.SubElement(root, "properties")
+            for name, value in properties[i].items():
+                ET.SubElement(listed, name, value=str(value))
         line = ET.SubElement(ET.SubElement(root, "geometry"), "polyline")
         # A polyline has at least two points (the schema's rule): a one-pixel root is one point twice.
         points = yx if len(yx) != 1 else np.repeat(yx, 2, axis=0)

@@ -30,26 +30,27 @@ from rootpipe.tracking.series import (
     summarise_groups,
     track_series,
 )
-from rootpipe.traits import branch_paths, clear_border, measure_options
+from rootpipe.traits import branch_paths, clear_border, measure_options, root_hierarchy, rsml_arguments
 
 
 def write_tracked_rsml(path: Path, mask: np.ndarray, id_image: np.ndarray, pixel_size_mm: float,
                        traits_settings: dict, image_name: str | None = None, file_key: str | None = None) -> Path:
-    """One image's RSML: its skeleton branches (as the traits stage writes them), each with the
-    ``root_id`` the tracking gave most of its pixels, so a root keeps its id through a series."""
+    """One image's RSML: its plants, primary and lateral roots (as the traits stage writes them), each
+    with the ``root_id`` the tracking gave most of its pixels, so a root keeps its id through a series."""
     paths = branch_paths(mask, pixel_size_mm=pixel_size_mm, **{
         k: v for k, v in measure_options(traits_settings).items() if k != "diameter_classes_mm"})
+    roots = root_hierarchy(paths)
     root_ids = []
-    for p in paths:
-        yx = np.rint(p.yx).astype(int)
+    for root in roots:
+        yx = np.rint(root.yx).astype(int)
         yx[:, 0] = yx[:, 0].clip(0, id_image.shape[0] - 1)
         yx[:, 1] = yx[:, 1].clip(0, id_image.shape[1] - 1)
         ids = id_image[yx[:, 0], yx[:, 1]]
         ids = ids[ids > 0]
         root_ids.append(int(np.bincount(ids).argmax()) if ids.size else 0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_rsml([(p.yx, p.diameter_px) for p in paths], path, root_ids=root_ids, image_name=image_name,
-                      file_key=file_key, pixel_size_mm=pixel_size_mm)  # written atomically
+    return write_rsml(path=path, image_name=image_name, file_key=file_key, pixel_size_mm=pixel_size_mm,
+                      **rsml_arguments(roots, root_ids=root_ids))  # written atomically
 
 
 def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1,

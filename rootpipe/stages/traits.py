@@ -15,10 +15,18 @@ import pandas as pd
 import zarr
 
 from rootpipe.io.atomic import atomic_path
-from rootpipe.io.rsml import BRANCH_TYPE_LABELS, write_rsml
+from rootpipe.io.rsml import write_rsml
 from rootpipe.io.stores import checked, mask_array
 from rootpipe.segmentation.confidence import segmentation_confidence
-from rootpipe.traits import branches, clear_border, measure, measure_all, measure_options
+from rootpipe.traits import (
+    branches,
+    clear_border,
+    measure,
+    measure_all,
+    measure_options,
+    root_hierarchy,
+    rsml_arguments,
+)
 
 
 def _run_threads(fn, items: list, threads: int, progress: bool, desc: str) -> list:
@@ -111,11 +119,9 @@ def run(segmentation_store: str | Path, out: str | Path, pixel_size_mm: float,
             result = measure_all(mask, pixel_size_mm, **opts)
             table = result.branches
             if rsml_tmp is not None:
-                write_rsml(result.paths, rsml_tmp / f"{image_id}.rsml",
-                           plant_ids=table["component_id"].to_numpy(),
-                           labels=[BRANCH_TYPE_LABELS[t] for t in table["branch_type"]],
-                           image_name=files[image_id], file_key=image_id,
-                           pixel_size_mm=pixel_size_mm)
+                write_rsml(path=rsml_tmp / f"{image_id}.rsml", image_name=files[image_id], file_key=image_id,
+                           pixel_size_mm=pixel_size_mm, **rsml_arguments(root_hierarchy(result.paths),
+                                                                         table["component_id"].to_numpy()))
             table.insert(0, "image_id", image_id)
             return {"image_id": image_id, **inside(result.traits, mask.shape), **confidence(image_id),
                     "computation_time_s": time.perf_counter() - started}, table

@@ -12,6 +12,8 @@ Public functions (the algorithm; the traits stage is :mod:`rootpipe.stages.trait
     Each branch's measured centre-line and diameters, px (for RSML).
 ``measure_all(mask, ...)``
     All three from one analysis (what the traits stage runs).
+``root_hierarchy(paths)``
+    Plants, primary and lateral roots read off the branches (for RSML).
 ``skeleton_length_map(mask)``
     The skeleton and the length carried by each skeleton pixel, so that the
     length of any subset of the skeleton is ``length_px[subset].sum()``.
@@ -64,6 +66,7 @@ cleaning thresholds.
 
 from rootpipe.skeleton import thin
 from rootpipe.traits.clean import clean_mask
+from rootpipe.traits.hierarchy import Root, root_hierarchy, rsml_arguments
 from rootpipe.traits.tables import (
     BRANCH_COLUMNS,
     CLASS_QUANTITIES,
@@ -87,7 +90,7 @@ from rootpipe.traits.tables import (
 
 __all__ = [
     "BRANCH_COLUMNS", "BranchPath", "CLASS_QUANTITIES", "DEFAULT_DIAMETER_CLASSES_MM", "MEASURE_SETTINGS",
-    "Measurement", "UNDEFINED_WITHOUT_AREA", "UNDEFINED_WITHOUT_LENGTH", "branch_paths", "branches",
+    "Measurement", "Root", "UNDEFINED_WITHOUT_AREA", "UNDEFINED_WITHOUT_LENGTH", "branch_paths", "branches",
     "clean_mask", "clear_border", "diameter_class_keys", "diameter_class_labels", "measure", "measure_all",
-    "measure_options", "skeleton_length_map", "thin", "trait_keys",
+    "measure_options", "root_hierarchy", "rsml_arguments", "skeleton_length_map", "thin", "trait_keys",
 ]
