@@ -50,15 +50,24 @@ except ImportError:  # a rootpipe from before the packages by concern, for side-
 
 
 class NullPredictor:
-    """Returns zeros at once, in the stage's place of the network: what remains is the stage's own cost."""
+    """Returns zeros at once, in the stage's place of the network: what remains is the stage's own cost.
+
+    As the U-Net's predictor, it answers ``on_device`` with torch tensors (on the CPU here), so the
+    stage blends and converts with the same torch operations it uses for the network; a rootpipe
+    from before device-side blending calls it as a function and blends in numpy.
+    """
 
     name = "null"
+    device = "cpu"
 
     def __init__(self, *args, **kwargs):
         pass
 
     def __call__(self, tiles):
         return np.zeros(tiles.shape[:3], np.float32)
+
+    def on_device(self, tiles):
+        return torch.zeros(tiles.shape[:3], dtype=torch.float32)
 
 
 def campaign_store(folder: Path, n: int, size=(768, 1024)) -> tuple[Path, float]:

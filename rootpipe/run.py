@@ -60,14 +60,14 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
         print(f"rootpipe run: give {' and '.join(overridden)} in the config file, not with --config: rootpipe "
               "reads it there to check the campaign and to lock its results folder", file=sys.stderr)
         return 2
-    if profile == "slurm":
-        extra += _slurm_status_args(extra)
     env = dict(os.environ)
     # Rules call `rootpipe STAGE`: make this environment's scripts win on PATH.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     # The config's checks come before results_dir is claimed: a run started from the wrong
     # folder must not tie results_dir to that folder.
-    results, notes = _checked_results_dir(configfile, check_input="train" not in extra)
+    results, notes, config = _checked_results_dir(configfile, check_input="train" not in extra)
+    if profile == "slurm":
+        extra += _slurm_status_args(extra) + gpu_job_groups(config, extra)
     for note in notes:
         print(f"rootpipe run: note: {note}", file=sys.stderr)
     problem = _claim(results)
@@ -200,6 +200,22 @@ def _locks_name(locks: Path, results: Path) -> bool:
     return False
 
 
+def gpu_job_groups(config: dict, extra: list[str]) -> list[str]:
+    """Snakemake arguments that put ``segment_batches_per_job`` segment jobs into one cluster job.
+
+    Each SLURM job pays its queue wait, its node's set-up and the GPU's first use; a GPU job of
+    one batch (50 images, a few seconds of an H100's time) is mostly that. With the setting above 1,
+    segment leaves the profile's per-batch group ("batch": tile, segment and traits of a batch in
+    one job) for a group of its own ("gpu") of that many batches, so its GPU job holds more images
+    than the other stages' jobs; tile and traits then run as CPU jobs of their own. Nothing when
+    the setting is 1 or the command line sets groups itself.
+    """
+    n = int(config.get("segment_batches_per_job") or 1)
+    if n <= 1 or any(a.startswith(("--groups", "--group-components")) for a in extra):
+        return []
+    return ["--groups", "segment=gpu", "--group-components", f"gpu={n}"]
+
+
 def _slurm_status_args(extra: list[str]) -> list[str]:
     """``--slurm-status-command squeue`` where sacct cannot read job states.
 
@@ -316,9 +332,9 @@ def check_model(config: dict) -> None:
             raise ValueError(f"segment.checkpoint: {exc}") from None
 
 
-def _checked_results_dir(configfile: str | None, check_input: bool = True) -> tuple[Path, list[str]]:
+def _checked_results_dir(configfile: str | None, check_input: bool = True) -> tuple[Path, list[str], dict]:
     """The campaign's results_dir, after the config's own checks (ValueError or FileNotFoundError),
-    and notes on settings left at defaults that a campaign should look at."""
+    notes on settings left at defaults that a campaign should look at, and the checked config."""
     from rootpipe.config import check_campaign, check_input_dir, read_yaml
 
     source = configfile or ("config/config.yaml" if Path("config/config.yaml").exists()
@@ -340,4 +356,4 @@ def _checked_results_dir(configfile: str | None, check_input: bool = True) -> tu
                      f"{config['pixel_size_mm']} mm per pixel; set the one your camera or scanner gives")
     if config["segment"]["method"] == "unet" and not config["segment"]["checkpoint"]:
         notes.append(shipped_model_note())
-    return Path(config["results_dir"]), notes
+    return Path(config["results_dir"]), notes, config

@@ -165,3 +165,14 @@ def test_version_is_printed(capsys):
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0 and capsys.readouterr().out.strip() == f"rootpipe {__version__}"
+
+
+def test_segment_batches_per_job_groups_segment_jobs_on_slurm_only_when_asked():
+    from rootpipe.run import gpu_job_groups
+
+    settings = config.load({"segment_batches_per_job": 8})
+    assert gpu_job_groups(settings, []) == ["--groups", "segment=gpu", "--group-components", "gpu=8"]
+    assert gpu_job_groups(config.load({}), []) == []  # the default: the profile's per-batch groups
+    assert gpu_job_groups(settings, ["--groups", "segment=mine"]) == []  # the command line's own wins
+    with pytest.raises(ValueError, match="segment_batches_per_job"):
+        config.load({"segment_batches_per_job": 0})

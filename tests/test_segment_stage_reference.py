@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
 REFERENCE = Path(__file__).parent / "data" / "segment_reference.npz"
@@ -42,7 +43,21 @@ def scene() -> np.ndarray:
     return img
 
 
-def test_stage_outputs_are_bitwise_the_reference(tmp_path):
+class RampOnDevice(Ramp):
+    """The same stand-in answering as the U-Net's predictor does: torch tensors on its device, so the
+    blending, thresholds and the uint8 step run as torch operations (on a GPU: there)."""
+
+    name = "ramp-on-device"
+    device = "cpu"
+
+    def on_device(self, tiles: np.ndarray):
+        import torch
+
+        return torch.from_numpy(self(tiles)).to(self.device)
+
+
+@pytest.mark.parametrize("predictor", [Ramp, RampOnDevice])
+def test_stage_outputs_are_bitwise_the_reference(tmp_path, predictor):
     from rootpipe import config as cfg
     from rootpipe.io.stores import read_mask, read_probability
     from rootpipe.stages.segment import run
@@ -52,7 +67,7 @@ def test_stage_outputs_are_bitwise_the_reference(tmp_path):
     tile(pd.DataFrame({"image_id": ["a"], "path": [str(tmp_path / "a.png")]}), tmp_path / "images.zarr",
          chunk_px=128, levels=1)
     run(tmp_path / "images.zarr", tmp_path / "seg.zarr", cfg.load({"segment": SETTINGS})["segment"], threads=2,
-        predictor=Ramp())
+        predictor=predictor())
     reference = np.load(REFERENCE)
     probability, mask = read_probability(tmp_path / "seg.zarr", "a"), read_mask(tmp_path / "seg.zarr", "a")
     assert probability.dtype == np.uint8 and mask.dtype == np.uint8
@@ -87,3 +102,19 @@ def test_every_image_of_a_batch_is_an_ngff_image_with_every_chunk_stored(tmp_pat
             assert array.attrs[ALL_CHUNKS_STORED] and array._nshards_initialized == array._nshards
     np.testing.assert_array_equal(mask_array(root["a"])[:], mask_array(root["b"])[:])
     assert not mask_array(root["c"])[:].any()
+
+
+def test_quantise_is_the_same_on_numpy_and_torch_at_every_rounding_edge():
+    import torch
+
+    from rootpipe.segmentation.tiling import quantise
+
+    edges = (np.arange(256, dtype=np.float32) + 0.5) / 255  # x.5 after scaling: half to even
+    band = np.concatenate([edges, np.float32([-0.2, 0.0, 0.55, 0.35, 1.0, 1.3])])
+    band = np.concatenate([band, np.random.default_rng(0).random(1000, dtype=np.float32)]).reshape(2, -1)
+    on_numpy = quantise(band.copy(), 0.55, 0.35)
+    on_torch = quantise(torch.from_numpy(band.copy()), 0.55, 0.35)
+    for a, b in zip(on_numpy, on_torch):
+        assert a.dtype == b.dtype == np.uint8
+        np.testing.assert_array_equal(a, b)
+    assert on_numpy[2].max() == 255 and on_numpy[2].min() == 0 and quantise(band, 0.5)[1] is None

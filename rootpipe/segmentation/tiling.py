@@ -14,6 +14,12 @@ the current row(s) and an accumulator about (tile + stride) rows tall are held,
 so a 20,000 x 20,000 px scan costs a few tiles' worth of memory. Every pixel
 sums its tiles in the same order as a whole-image pass, so the result is
 bitwise the same.
+
+A predictor with an ``on_device`` method (the U-Net's :class:`TilePredictor`) is blended where it
+runs: its tiles stay torch tensors on the device, the accumulator lives there, and only the
+finished bands leave it (as uint8, :func:`quantise`), so a GPU's probabilities never cross to the
+host as float32. The same elementwise float32 operations run in the same order on either
+backend, so the bands are bitwise those of the numpy path.
 """
 from __future__ import annotations
 
@@ -73,6 +79,77 @@ def _blend_length(starts: list[int], tile: int, overlap: int) -> int:
     return int(min(tile // 2, tile - max(np.diff(starts))))
 
 
+class _Numpy:
+    """The accumulator's few operations on numpy arrays."""
+
+    @staticmethod
+    def zeros(shape):
+        return np.zeros(shape, np.float32)
+
+    @staticmethod
+    def asarray(a):
+        return a
+
+    @staticmethod
+    def multiply(a, b, out):
+        return np.multiply(a, b, out=out)
+
+    @staticmethod
+    def grow(a, rows):
+        return np.pad(a, ((0, rows), (0, 0)))
+
+    @staticmethod
+    def copy(a):
+        return a.copy()
+
+
+class _Torch:
+    """The same operations on torch tensors on ``device``."""
+
+    def __init__(self, device):
+        import torch
+
+        self.torch, self.device = torch, device
+
+    def zeros(self, shape):
+        return self.torch.zeros(shape, dtype=self.torch.float32, device=self.device)
+
+    def asarray(self, a):
+        return self.torch.from_numpy(a).to(self.device)
+
+    def multiply(self, a, b, out):
+        return self.torch.mul(a, b, out=out)
+
+    def grow(self, a, rows):
+        return self.torch.cat([a, self.zeros((rows, a.shape[1]))])
+
+    @staticmethod
+    def copy(a):
+        return a.clone()
+
+
+def quantise(band, threshold: float, centreline: float | None = None):
+    """A band of probabilities as the stage stores it: (mask, faint, probability) uint8 numpy rows.
+
+    ``mask`` is ``band > threshold``, ``faint`` ``band > centreline`` (None without one), and
+    ``probability`` ``round(clip(band, 0, 1) * 255)`` (half to even). ``band`` is a float32 numpy
+    array or torch tensor (converted where it lives; only uint8 leaves a device).
+    """
+    if isinstance(band, np.ndarray):
+        mask = np.greater(band, threshold).astype(np.uint8)
+        faint = None if centreline is None else np.greater(band, centreline).astype(np.uint8)
+        p = np.clip(band, 0, 1)
+        np.multiply(p, 255, out=p)
+        np.round(p, out=p)
+        return mask, faint, p.astype(np.uint8)
+    import torch
+
+    host = lambda t: t.to(torch.uint8).cpu().numpy()  # noqa: E731
+    mask = host(band > threshold)
+    faint = None if centreline is None else host(band > centreline)
+    return mask, faint, host(torch.round(torch.clamp(band, 0, 1).mul_(255)))
+
+
 def predict_rows(read_rows: Callable[[int, int], np.ndarray], shape: tuple[int, int],
                  predict: Callable[[np.ndarray], np.ndarray], tile: int = 512, overlap: int = 64,
                  batch_tiles: int = 4, multiple: int = 32, prefetch: bool = True
@@ -83,7 +160,9 @@ def predict_rows(read_rows: Callable[[int, int], np.ndarray], shape: tuple[int, 
     ----------
     read_rows : ``read_rows(y0, y1)`` returns image rows ``y0:y1`` as (y1 - y0, W, C).
     shape : (H, W) of the image (px).
-    predict : maps a (N, tile, tile, C) batch to (N, tile, tile) probabilities in [0, 1].
+    predict : maps a (N, tile, tile, C) batch to (N, tile, tile) probabilities in [0, 1]; if it
+        has ``on_device`` (returning torch tensors on ``predict.device``), that is called and the
+        blending runs on the device.
     tile, overlap : tile edge and minimum overlap (px).
     batch_tiles : tiles per call of ``predict``.
     multiple : tile edges and starts are multiples of this (px): the network's total stride.
@@ -92,7 +171,8 @@ def predict_rows(read_rows: Callable[[int, int], np.ndarray], shape: tuple[int, 
     Yields
     ------
     (y0, probabilities)
-        Consecutive bands: (rows, W) float32 probabilities of rows ``y0:y0 + rows``.
+        Consecutive bands: (rows, W) float32 probabilities of rows ``y0:y0 + rows``: numpy
+        arrays, or torch tensors on the predictor's device (see :func:`quantise`).
     """
     # Long on purpose: a streaming generator whose read-ahead, blending buffers and batch queue are one state.
     h, w = shape
@@ -108,7 +188,10 @@ def predict_rows(read_rows: Callable[[int, int], np.ndarray], shape: tuple[int, 
     xs = tile_starts(W, tile_w, ov_w, multiple)
     # Tiles spread evenly overlap by more than asked; blending over the whole of the smallest
     # actual overlap gives less weight to each tile's edge, where it lacks context.
-    window = blend_window(tile_h, tile_w, _blend_length(ys, tile_h, ov_h), _blend_length(xs, tile_w, ov_w))
+    xp = _Torch(predict.device) if hasattr(predict, "on_device") else _Numpy
+    if hasattr(predict, "on_device"):
+        predict = predict.on_device
+    window = xp.asarray(blend_window(tile_h, tile_w, _blend_length(ys, tile_h, ov_h), _blend_length(xs, tile_w, ov_w)))
     starts = [(r, x) for r in range(len(ys)) for x in xs]
 
     last: list = [None]  # (y0, rows) of the last read: neighbouring rows of tiles share rows
@@ -143,9 +226,7 @@ def predict_rows(read_rows: Callable[[int, int], np.ndarray], shape: tuple[int, 
         return value.result() if pool else value
 
     lo = 0  # first row not yet yielded; acc/weight hold rows lo:lo + len(acc)
-    acc = np.zeros((tile_h, W), np.float32)
-    weight = np.zeros((tile_h, W), np.float32)
-    tmp = np.empty((tile_h, tile_w), np.float32)
+    acc, weight, tmp = xp.zeros((tile_h, W)), xp.zeros((tile_h, W)), xp.zeros((tile_h, tile_w))
     try:
         request(0)
         for i in range(0, len(starts), batch_tiles):
@@ -157,26 +238,22 @@ def predict_rows(read_rows: Callable[[int, int], np.ndarray], shape: tuple[int, 
             probs = predict(tiles)
             need = ys[group[-1][0]] + tile_h - lo
             if need > len(acc):  # a batch spanning more rows of tiles than the buffer holds
-                grow = ((0, need - len(acc)), (0, 0))
-                acc, weight = np.pad(acc, grow), np.pad(weight, grow)
+                acc, weight = xp.grow(acc, need - len(acc)), xp.grow(weight, need - len(weight))
             for (r, x), p in zip(group, probs):
                 y = ys[r] - lo
-                np.multiply(p, window, out=tmp)
-                a = acc[y:y + tile_h, x:x + tile_w]
-                np.add(a, tmp, out=a)
-                wv = weight[y:y + tile_h, x:x + tile_w]
-                np.add(wv, window, out=wv)
+                xp.multiply(p, window, tmp)
+                acc[y:y + tile_h, x:x + tile_w] += tmp
+                weight[y:y + tile_h, x:x + tile_w] += window
             # Rows above the next tile still to come are final.
             nxt = starts[i + batch_tiles][0] if i + batch_tiles < len(starts) else len(ys)
             for r in [r for r in pending if r < nxt]:
                 del pending[r]
             done = min(ys[nxt] if nxt < len(ys) else H, h) - lo
             if done > 0:
-                out = np.divide(acc[:done, :w], weight[:done, :w])
-                yield lo, out
+                yield lo, acc[:done, :w] / weight[:done, :w]
                 keep = len(acc) - done
-                acc[:keep] = acc[done:]
-                weight[:keep] = weight[done:]
+                acc[:keep] = xp.copy(acc[done:])
+                weight[:keep] = xp.copy(weight[done:])
                 acc[keep:] = 0
                 weight[keep:] = 0
                 lo += done
@@ -205,5 +282,5 @@ def predict_tiled(image: np.ndarray, predict: Callable[[np.ndarray], np.ndarray]
     out = np.empty((h, w), np.float32)
     for y0, band in predict_rows(lambda a, b: image[a:b], (h, w), predict, tile, overlap,
                                  batch_tiles, multiple, prefetch=False):
-        out[y0:y0 + len(band)] = band
+        out[y0:y0 + len(band)] = band if isinstance(band, np.ndarray) else band.cpu().numpy()
     return out

@@ -90,6 +90,10 @@ class TilePredictor:
         self.flips = [(), (-1,), (-2,), (-2, -1)] if tta else [()]
 
     def __call__(self, tiles: np.ndarray) -> np.ndarray:
+        return self.on_device(tiles).cpu().numpy()
+
+    def on_device(self, tiles: np.ndarray):
+        """(N, h, w) float32 probabilities as a torch tensor on the model's device."""
         torch = self.torch
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(tiles)).to(self.device)
@@ -99,7 +103,7 @@ class TilePredictor:
             with torch.autocast(device_type, dtype=self.dtype or torch.float32,
                                 enabled=self.dtype is not None):
                 prob = sum(torch.sigmoid(self._flipped(x, dims).float()) for dims in self.flips)
-            return (prob / len(self.flips))[:, 0].cpu().numpy()
+            return (prob / len(self.flips))[:, 0]
 
     def _flipped(self, x, dims: tuple):
         """The network's logits for ``x`` flipped along ``dims``, flipped back."""

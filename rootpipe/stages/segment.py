@@ -27,6 +27,7 @@ from rootpipe.io.stores import (
     pixel_size_of,
 )
 from rootpipe.segmentation.segmenter import Segmenter, finish_mask
+from rootpipe.segmentation.tiling import quantise
 
 
 class _LateBandWriter:
@@ -124,13 +125,12 @@ def run(images_store: str | Path, out_store: str | Path, settings: dict, threads
                                      f"{exc}. The store is damaged: delete {images_store} and run again "
                                      "(it is tiled anew from the source images)") from exc
             for y0, band in segmenter.rows(read_rows, (h, w)):
-                np.greater(band, threshold, out=mask[y0:y0 + len(band)])
+                # On the device the band was blended on (a GPU's floats never reach the host).
+                band_mask, band_faint, band_probability = quantise(band, threshold, centreline)
+                mask[y0:y0 + len(band_mask)] = band_mask
                 if faint is not None:
-                    np.greater(band, centreline, out=faint[y0:y0 + len(band)])
-                np.clip(band, 0, 1, out=band)
-                np.multiply(band, 255, out=band)
-                np.round(band, out=band)
-                submit(prob_writer, probability.write, band.astype(np.uint8))
+                    faint[y0:y0 + len(band_faint)] = band_faint
+                submit(prob_writer, probability.write, band_probability)
             submit(prob_writer, probability.close)
             # Speck removal runs in the mask writer, while the next image is computed.
             submit(mask_writer, _write_mask, created, mask, min_area, faint)
