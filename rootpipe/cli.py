@@ -133,6 +133,35 @@ def cmd_view(a) -> None:
     view(_config(a.config)["results_dir"], a.image_id)
 
 
+def cmd_annotate(a) -> None:
+    from rootpipe.learn import annotate
+
+    if a.action == "export":
+        results = a.results or _config(a.config)["results_dir"]
+        record = annotate.export(results, a.folder, a.n, progress=not a.quiet)
+        new = [i for i in record["images"] if i["round"] == record["round"]]
+        print(f"annotate: {len(new)} images to correct (round {record['round']}) in {a.folder}: open the RootPainter "
+              f"project {Path(a.folder) / 'rootpainter' / 'projects' / record['name']} (sync directory "
+              f"{Path(a.folder) / 'rootpainter'}) and paint over the mistakes, or fix the masks in "
+              f"{Path(a.folder) / 'pairs' / 'masks'} (`rootpipe annotate open {a.folder}` opens them in napari); "
+              f"then `rootpipe annotate import {a.folder} --out MODEL.safetensors`")
+    elif a.action == "import":
+        if not a.out:
+            raise ValueError("annotate import: give --out MODEL.safetensors, the fine-tuned model to write")
+        scores = annotate.import_round(a.folder, a.out, init=a.init, steps=a.steps, epochs=a.epochs,
+                                       threads=a.threads, progress=not a.quiet)
+        for when in ("before", "after"):
+            if when in scores:
+                s = scores[when]
+                print(f"annotate: held-back annotations, {when}: pooled F1 {s['pooled_f1']:.3f}, length R² about 1:1 "
+                      f"{s['length_r2_identity']:.3f}")
+        print(f"annotate: wrote {a.out}; set segment.checkpoint: {a.out} in the config and run again")
+    else:
+        from rootpipe.view import open_annotations
+
+        open_annotations(a.folder, a.image_id)
+
+
 def cmd_report(a) -> None:
     from rootpipe.stages.report import run
 
@@ -329,6 +358,19 @@ def parser() -> argparse.ArgumentParser:
     _add_common(p, threads=False, quiet=False)  # no progress bar to silence
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser("annotate", help="export the least confident images for correction (RootPainter, napari, "
+                                        "any paint program), import the corrections and fine-tune")
+    p.add_argument("action", choices=["export", "import", "open"])
+    p.add_argument("folder", help="the annotation folder (export writes it; import and open read it)")
+    p.add_argument("--results", help="export: the campaign's results folder (default: the config's results_dir)")
+    p.add_argument("-n", type=int, default=10, help="export: images to annotate this round (default 10)")
+    p.add_argument("--out", help="import: the fine-tuned model to write (.safetensors)")
+    p.add_argument("--init", help="import: start from this model (default: the one that segmented the export)")
+    p.add_argument("--steps", type=int, default=100, help="import: training steps per epoch (default 100)")
+    p.add_argument("--epochs", type=int, default=5, help="import: epochs (default 5)")
+    p.add_argument("--image-id", help="open: the exported image to open (default: the first)")
+    _add_common(p)
+    p.set_defaults(func=cmd_annotate)
     p = sub.add_parser("view", help="an image with its root probability and mask in napari (needs napari)")
     p.add_argument("image_id", help="image_id as in traits.csv")
     _add_common(p, threads=False, quiet=False)

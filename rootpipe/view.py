@@ -60,3 +60,25 @@ def view(results_dir: str | Path, image_id: str) -> None:
     viewer.scale_bar.visible = True
     viewer.scale_bar.unit = "mm"
     napari.run()
+
+
+def open_annotations(folder: str | Path, image_id: str | None = None) -> None:
+    """Open an exported pair (``rootpipe annotate export``) in napari: the image and its mask as an
+    editable labels layer; when the window is closed, a changed mask is written back to
+    ``pairs/masks`` (a correction that ``rootpipe annotate import`` then trains on)."""
+    import numpy as np
+
+    from rootpipe.learn.annotate import open_in_napari, save_labels
+
+    try:
+        import napari
+    except ImportError:
+        raise ValueError("rootpipe annotate open needs napari with a Qt binding: pip install 'napari[all]'; "
+                         f"without it, edit the masks in {Path(folder) / 'pairs' / 'masks'} with any paint "
+                         "program (white = root)") from None
+    viewer = napari.Viewer(title="rootpipe: correct the mask (paint root with label 1, erase with 0)")
+    labels = open_in_napari(viewer, folder, image_id)
+    before = np.array(labels.data, copy=True)
+    napari.run()
+    if not np.array_equal(before > 0, np.asarray(labels.data) > 0):
+        print(f"annotate: saved {save_labels(labels, folder, labels.name.removesuffix(' mask'))}")
