@@ -52,13 +52,13 @@ except ImportError:  # a rootpipe from before the packages by concern, for side-
 class NullPredictor:
     """Returns zeros at once, in the stage's place of the network: what remains is the stage's own cost.
 
-    As the U-Net's predictor, it answers ``on_device`` with torch tensors (on the CPU here), so the
-    stage blends and converts with the same torch operations it uses for the network; a rootpipe
-    from before device-side blending calls it as a function and blends in numpy.
+    As the U-Net's predictor on this CPU, it answers ``on_device`` with torch tensors and leaves
+    ``blend_on_device`` off, so the stage takes the path it takes for the network here.
     """
 
     name = "null"
     device = "cpu"
+    blend_on_device = False
 
     def __init__(self, *args, **kwargs):
         pass
@@ -143,6 +143,7 @@ def main() -> None:
     ap.add_argument("--predictor", choices=["model", "null"], default="model",
                     help="null: also the stage's cost besides the network, and the start of a process")
     ap.add_argument("--json", help="write the figures (s per MP; start in s) to this JSON file")
+    ap.add_argument("--repeats", type=int, default=3, help="model-only and end-to-end runs, in turn (medians)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     batch_tiles = a.batch_tiles if a.batch_tiles == "auto" else int(a.batch_tiles)
@@ -160,14 +161,18 @@ def main() -> None:
         fast = TilePredictor(model, header, device=device, precision=settings["precision"])
         all_tiles = [t for im in images for t in tiles_of(im, tile, overlap)]
         fast(np.stack(all_tiles[:batch]))  # warm-up
-        start = time.perf_counter()
-        for i in range(0, len(all_tiles), batch):
-            fast(np.stack(all_tiles[i:i + batch]))
-        model_only = (time.perf_counter() - start) / megapixels
-
-        start = time.perf_counter()
-        segment_batch(store, tmp / "seg.zarr", stage_settings, threads=a.threads)
-        end_to_end = (time.perf_counter() - start) / megapixels
+        # Model only and end to end in turn, --repeats times, medians: on a shared machine the
+        # speed drifts by tens of percent within minutes, and a ratio of two far-apart runs is noise.
+        model_runs, stage_runs = [], []
+        for r in range(a.repeats):
+            start = time.perf_counter()
+            for i in range(0, len(all_tiles), batch):
+                fast(np.stack(all_tiles[i:i + batch]))
+            model_runs.append((time.perf_counter() - start) / megapixels)
+            start = time.perf_counter()
+            segment_batch(store, tmp / f"seg-{r}.zarr", stage_settings, threads=a.threads)
+            stage_runs.append((time.perf_counter() - start) / megapixels)
+        model_only, end_to_end = float(np.median(model_runs)), float(np.median(stage_runs))
 
         naive_model = NaivePredictor(model, header, device)
         start = time.perf_counter()
@@ -193,7 +198,7 @@ def main() -> None:
              f"precision {a.precision} -> {settings['precision']}, checkpoint {Path(a.checkpoint).name}",
              "", "| measure | s per MP |", "| --- | --- |"]
     lines += [f"| {name} | {value:.3f} |" for name, value in rows]
-    lines += ["", f"end to end / model only = {end_to_end / model_only:.3f}; "
+    lines += ["", f"end to end / model only = {end_to_end / model_only:.3f} (medians of {a.repeats} runs in turn); "
               f"speed-up over naive = {naive / end_to_end:.2f}x"]
     if extra:
         lines += [f"stage cost besides the network (null predictor): {extra['non_model_s_per_mp']:.4f} s per MP; "

@@ -49,6 +49,7 @@ class RampOnDevice(Ramp):
 
     name = "ramp-on-device"
     device = "cpu"
+    blend_on_device = True  # as the U-Net's predictor on a GPU: the torch path, run here on the CPU
 
     def on_device(self, tiles: np.ndarray):
         import torch
@@ -57,8 +58,13 @@ class RampOnDevice(Ramp):
 
 
 @pytest.mark.parametrize("predictor", [Ramp, RampOnDevice])
-def test_stage_outputs_are_bitwise_the_reference(tmp_path, predictor):
+def test_stage_outputs_are_bitwise_the_reference(tmp_path, predictor, monkeypatch):
     from rootpipe import config as cfg
+    from rootpipe.segmentation import tiling
+
+    torch_blends = []  # which path blended: the torch one for the on-device predictor
+    real = tiling._Torch
+    monkeypatch.setattr(tiling, "_Torch", lambda device: torch_blends.append(device) or real(device))
     from rootpipe.io.stores import read_mask, read_probability
     from rootpipe.stages.segment import run
     from rootpipe.stages.tile import run as tile
@@ -74,6 +80,7 @@ def test_stage_outputs_are_bitwise_the_reference(tmp_path, predictor):
     assert 0 < mask.sum() < mask.size and len(np.unique(probability)) > 50  # a reference that tests something
     np.testing.assert_array_equal(probability, reference["probability"])
     np.testing.assert_array_equal(mask, reference["mask"])
+    assert bool(torch_blends) == (predictor is RampOnDevice)
 
 
 def test_every_image_of_a_batch_is_an_ngff_image_with_every_chunk_stored(tmp_path):

@@ -57,14 +57,15 @@ def _png(path: Path, array: np.ndarray) -> None:
 
 
 def export(results_dir: str | Path, out: str | Path, n: int = 10, name: str | None = None,
-           progress: bool = True) -> dict:
+           progress: bool = True, exclude=()) -> dict:
     """Write the ``n`` images to annotate next (:func:`choose_images`) into ``out``.
 
     ``out/rootpainter/``: a RootPainter sync directory (dataset and project, the masks as its
     segmentations); ``out/pairs/images/`` and ``out/pairs/masks/`` (0 background, 255 root: fix
     them in napari or any paint program); ``out/export.json``: what was exported, from which
     model, and each mask's SHA-256 (a changed mask is a correction). Images exported in an
-    earlier round into ``out`` are left out, and the new ones join the same project.
+    earlier round into ``out`` are left out, and the new ones join the same project; so are the
+    image_ids in ``exclude`` (images kept aside to judge the model on).
     """
     from tqdm import tqdm
 
@@ -75,7 +76,7 @@ def export(results_dir: str | Path, out: str | Path, n: int = 10, name: str | No
     record_path = out / EXPORT_FILE
     record = json.loads(record_path.read_text()) if record_path.exists() else {"images": []}
     name = name or record.get("name") or results_dir.resolve().parent.name or "campaign"
-    picked = choose_images(traits, n, exclude=[i["image_id"] for i in record["images"]])
+    picked = choose_images(traits, n, exclude=[*exclude, *(i["image_id"] for i in record["images"])])
     model = _campaign_model(results_dir, picked["batch"].unique())
     sync = out / "rootpainter"
     for row in tqdm(list(picked.itertuples()), desc="annotate export", unit="img", disable=not progress):

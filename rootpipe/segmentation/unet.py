@@ -89,6 +89,11 @@ class TilePredictor:
         # Flip test-time augmentation: the mean over the four flips of each tile (4x the compute).
         self.flips = [(), (-1,), (-2,), (-2, -1)] if tta else [()]
 
+    @property
+    def blend_on_device(self) -> bool:
+        """Blend tiles where the model runs (a GPU); on the CPU numpy is faster (tiling.predict_rows)."""
+        return not str(self.device).startswith("cpu")
+
     def __call__(self, tiles: np.ndarray) -> np.ndarray:
         return self.on_device(tiles).cpu().numpy()
 
