@@ -171,11 +171,17 @@ def load(path: str | Path, device="cpu"):
     if broken:  # NaN weights give an all-zero mask for every image, and exit 0
         raise NotACheckpoint(f"{path} has weights that are NaN or infinite ({len(broken)} tensors, e.g. "
                              f"{broken[0]}): the training diverged; use another checkpoint")
-    model = build_model(header)
+    # Built on the meta device: no random initialisation (1.2 s of a job's start on this CPU, the
+    # network's 1.8 M weights drawn only to be overwritten); every tensor then comes from the file,
+    # cast to the dtype the network declares (fp16 files load as fp32, as a copy into it would).
+    with torch.device("meta"):
+        model = build_model(header)
+    declared = model.state_dict()
+    state = {k: v.to(declared[k].dtype) if k in declared else v for k, v in state.items()}
     with warnings.catch_warnings():  # smp's own mismatch warning says "TRAIN the model": we refuse below
         warnings.simplefilter("ignore", UserWarning)
         try:
-            missing, unexpected = model.load_state_dict(state, strict=False)
+            missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
         except RuntimeError as exc:  # size mismatch
             reason = str(exc).strip().splitlines()
             raise NotACheckpoint(f"{path} weights do not fit {header['architecture']}/{header['encoder']}: "
@@ -183,6 +189,9 @@ def load(path: str | Path, device="cpu"):
     if missing or unexpected:
         raise NotACheckpoint(f"{path} weights do not fit {header['architecture']}/"
                              f"{header['encoder']}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    unset = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if unset:  # a buffer the file need not hold (none in smp's networks today)
+        raise NotACheckpoint(f"{path} leaves {unset[:3]} of {header['architecture']}/{header['encoder']} unset")
     return model.to(device).eval(), header
 
 
