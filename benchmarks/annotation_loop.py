@@ -63,8 +63,10 @@ def run_campaign(configfile: Path, checkpoint: str | None) -> float:
     config["segment"]["checkpoint"] = checkpoint
     configfile.write_text(yaml.safe_dump(config))
     start = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).parent / "rootpipe"), "run", "--configfile", str(configfile),
-                    "--cores", "2"], cwd=configfile.parent, check=True, capture_output=True, text=True)
+    done = subprocess.run([str(Path(sys.executable).parent / "rootpipe"), "run", "--configfile", str(configfile),
+                           "--cores", "2"], cwd=configfile.parent, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"rootpipe run failed:\n{done.stderr[-3000:]}")
     return time.perf_counter() - start
 
 
@@ -140,6 +142,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
+    a.out = a.out.resolve()
     a.out.mkdir(parents=True, exist_ok=True)
     configfile, pairs = campaign(a.data.resolve(), a.out)
     judged = pairs[pairs["split"].isin(["test", "val"])]

@@ -137,6 +137,10 @@ def run_workflow(profile: str = "local", configfile: str | None = None, extra: l
         finally:
             for s, handler in handlers.items():
                 signal.signal(s, handler)
+        if not dry:  # still under the lock: no job of this campaign is writing
+            from rootpipe.io.stores import drop_snakemake_markers
+
+            drop_snakemake_markers(results)
         if stopped:
             print("rootpipe run: interrupted. Finished jobs are kept; run the same command again to "
                   "go on from there", file=sys.stderr)

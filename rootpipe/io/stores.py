@@ -17,10 +17,31 @@ docs/architecture.md describes the layout for users.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import zarr
+
+#: the file Snakemake leaves in every directory output as its time (zarr warns of it when listing a group)
+SNAKEMAKE_MARKER = ".snakemake_timestamp"
+
+
+def drop_snakemake_markers(results_dir: str | Path) -> int:
+    """Take Snakemake's marker files out of the stores, each store keeping the time it carried.
+
+    Snakemake reads a directory output's time from the marker when there is one and from the
+    directory itself when not: the directory is given the marker's time, so the next run sees the
+    same times and re-runs nothing. Returns how many were removed.
+    """
+    removed = 0
+    for marker in Path(results_dir).glob(f"*/*.zarr/{SNAKEMAKE_MARKER}"):
+        stamp = marker.stat().st_mtime_ns
+        marker.unlink()
+        os.utime(marker.parent, ns=(stamp, stamp))
+        removed += 1
+    return removed
+
 
 #: Rows of ``s0`` per shard of a tall image (rounded up to ``chunk_px * 2**(levels - 1)``).
 BAND_PX = 4096
