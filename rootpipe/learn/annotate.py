@@ -146,9 +146,14 @@ def collect(out: str | Path, holdout: float = 0.25) -> tuple[pd.DataFrame, pd.Da
 
 
 def import_round(out: str | Path, model_out: str | Path, init: str | Path | None = None, steps: int = 100,
-                 epochs: int = 5, threads: int = 1, progress: bool = True, **train_options) -> dict:
+                 epochs: int = 5, threads: int = 1, progress: bool = True, lr: float | None = None,
+                 **train_options) -> dict:
     """Fine-tune from the campaign's model (``init``: default, the one that made the export) on the
     corrected annotations and score it, before and after, on those held back.
+
+    ``lr`` defaults to the training default halved for every round after the first: a later round
+    starts from a model already fitted to the campaign, to be refined, not pulled as far again (the
+    shipped model's recipe halves it from stage to stage the same way).
 
     Returns the scores: ``before`` and ``after`` (pooled F1, length agreement), the pairs used and
     the checkpoint written (``model_out``).
@@ -167,7 +172,12 @@ def import_round(out: str | Path, model_out: str | Path, init: str | Path | None
     settings = load({"segment": {"method": "unet", "checkpoint": str(init)}})["segment"]
     if len(held):
         scores["before"] = evaluate(held, settings, threads=threads, progress=False)[1]
-    train(train_pairs, held, model_out, init=str(init), steps_per_epoch=steps, epochs=epochs, threads=threads,
+    if lr is None:
+        from rootpipe.learn.train import DEFAULTS
+
+        lr = DEFAULTS["lr"] * 0.5 ** (max(1, int(record.get("round", 1))) - 1)
+    scores["lr"] = lr
+    train(train_pairs, held, model_out, init=str(init), steps_per_epoch=steps, epochs=epochs, threads=threads, lr=lr,
           progress=progress, augmentation=train_options.pop("augmentation", "light"),
           notes={"data": f"annotation round {record.get('round')} of {record.get('name')}"}, **train_options)
     if len(held):
