@@ -59,3 +59,22 @@ def test_a_file_reaches_the_disk_before_its_rename_and_the_rename_after(tmp_path
         tmp.write_text("table")
     assert [e[0] for e in events] == ["fsync", "replace", "fsync"]
     assert events[0][1] == str(tmp) and events[1][1] == str(final) and events[2][1] == str(tmp_path)
+
+
+def test_snakemakes_markers_leave_the_stores_and_each_store_keeps_its_time(tmp_path):
+    import os
+
+    from rootpipe.io.stores import SNAKEMAKE_MARKER, drop_snakemake_markers
+
+    store = tmp_path / "segmentation" / "b1.zarr"
+    store.mkdir(parents=True)
+    (store / "zarr.json").write_text("{}")
+    (store / SNAKEMAKE_MARKER).touch()
+    os.utime(store, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    other = tmp_path / "figures"
+    other.mkdir()
+    (other / SNAKEMAKE_MARKER).touch()  # not a store: left alone
+    assert drop_snakemake_markers(tmp_path) == 1
+    assert not (store / SNAKEMAKE_MARKER).exists() and (store / "zarr.json").exists()
+    assert store.stat().st_mtime_ns == 1_700_000_000_000_000_000  # what Snakemake and the track cache read
+    assert (other / SNAKEMAKE_MARKER).exists()

@@ -28,15 +28,17 @@ SNAKEMAKE_MARKER = ".snakemake_timestamp"
 
 
 def drop_snakemake_markers(results_dir: str | Path) -> int:
-    """Take Snakemake's marker files out of the stores, each store keeping the time it carried.
+    """Take Snakemake's marker files out of the stores, each store keeping its own time.
 
     Snakemake reads a directory output's time from the marker when there is one and from the
-    directory itself when not: the directory is given the marker's time, so the next run sees the
-    same times and re-runs nothing. Returns how many were removed.
+    directory itself when not. The directory keeps the time it had with the marker in it (set when
+    Snakemake made the marker, a moment before it stamped it), which is also the time the track
+    stage's cache signatures recorded: the next run sees the same times and re-runs nothing.
+    Returns how many were removed.
     """
     removed = 0
     for marker in Path(results_dir).glob(f"*/*.zarr/{SNAKEMAKE_MARKER}"):
-        stamp = marker.stat().st_mtime_ns
+        stamp = marker.parent.stat().st_mtime_ns
         marker.unlink()
         os.utime(marker.parent, ns=(stamp, stamp))
         removed += 1
