@@ -52,22 +52,16 @@ except ImportError:  # a rootpipe from before the packages by concern, for side-
 class NullPredictor:
     """Returns zeros at once, in the stage's place of the network: what remains is the stage's own cost.
 
-    As the U-Net's predictor on this CPU, it answers ``on_device`` with torch tensors and leaves
-    ``blend_on_device`` off, so the stage takes the path it takes for the network here.
+    Blended in numpy, as the U-Net's predictor is on a CPU (``blend_on_device`` is off there).
     """
 
     name = "null"
-    device = "cpu"
-    blend_on_device = False
 
     def __init__(self, *args, **kwargs):
         pass
 
     def __call__(self, tiles):
         return np.zeros(tiles.shape[:3], np.float32)
-
-    def on_device(self, tiles):
-        return torch.zeros(tiles.shape[:3], dtype=torch.float32)
 
 
 def campaign_store(folder: Path, n: int, size=(768, 1024)) -> tuple[Path, float]:

@@ -14,9 +14,10 @@ CLASS_COLOURS = [(86, 180, 233), (0, 158, 115), (240, 228, 66), (230, 159, 0), (
 GAINED, LOST, KEPT = (0, 158, 115), (213, 94, 0), (235, 235, 235)
 
 
-def _scale(shape: tuple[int, ...], max_px: int) -> tuple[float, tuple[int, int]]:
+def _size(shape: tuple[int, ...], max_px: int) -> tuple[int, int]:
+    """(width, height) of a thumbnail of an image of ``shape``, at most ``max_px`` on its long side."""
     scale = min(1.0, max_px / max(shape[:2]))
-    return scale, (max(1, round(shape[1] * scale)), max(1, round(shape[0] * scale)))
+    return max(1, round(shape[1] * scale)), max(1, round(shape[0] * scale))
 
 
 def _small(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -31,7 +32,7 @@ def _shrink_lines(lines: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def overlay(rgb: np.ndarray, mask: np.ndarray, max_px: int = 480) -> np.ndarray:
     """The image with the mask's outline and a light tint, scaled to at most ``max_px``."""
-    _, size = _scale(mask.shape, max_px)
+    size = _size(mask.shape, max_px)
     small = _small(rgb, size)
     m = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
     out = small.astype(np.float32)
@@ -57,7 +58,7 @@ def feature_image(rgb: np.ndarray, full_shape: tuple[int, int], paths, pixel_siz
     pixel_size_mm : mm per full-size pixel.
     edges_mm : diameter class edges (mm), as in ``traits.diameter_classes_mm``.
     """
-    _, size = _scale(full_shape, max_px)
+    size = _size(full_shape, max_px)
     out = (_small(rgb, size).astype(np.float32) * 0.35).astype(np.uint8)
     sy, sx = size[1] / full_shape[0], size[0] / full_shape[1]
     for path in paths:
@@ -74,7 +75,7 @@ def feature_image(rgb: np.ndarray, full_shape: tuple[int, int], paths, pixel_siz
     return out
 
 
-def class_legend(edges_mm, labels: list[str]) -> list[tuple[str, str]]:
+def class_legend(labels: list[str]) -> list[tuple[str, str]]:
     """(label, '#rrggbb') of each diameter class, for the page's legend."""
     return [(label, "#%02x%02x%02x" % CLASS_COLOURS[min(k, len(CLASS_COLOURS) - 1)])
             for k, label in enumerate(labels)]
@@ -90,7 +91,7 @@ def change_image(rgb: np.ndarray, current_skeleton: np.ndarray, gained: np.ndarr
     current_skeleton, gained, lost_in_current : (H, W) bool, full size: the current skeleton, its
         gained pixels, and the lost skeleton of the previous image moved into the current frame.
     """
-    _, size = _scale(current_skeleton.shape, max_px)
+    size = _size(current_skeleton.shape, max_px)
     out = (_small(rgb, size).astype(np.float32) * 0.35).astype(np.uint8)
     out[_shrink_lines(current_skeleton & ~gained, size)] = KEPT
     out[_shrink_lines(lost_in_current, size)] = LOST

@@ -95,14 +95,17 @@ def change_sample(growth: pd.DataFrame, n: int = 4) -> pd.DataFrame:
 
 def changes(growth: pd.DataFrame, traits: pd.DataFrame, results_dir: Path, config: dict, n: int = 4) -> list[dict]:
     """Pictures of the roots kept, gained and lost over :func:`change_sample`'s intervals, as the
-    track stage measured them (the recorded shift; the traits' border left out)."""
+    track stage measured them (registered as it registers, on the same images; the traits' border
+    left out)."""
     from rootpipe.io.stores import read_image_level, read_mask
     from rootpipe.tracking.compare import change_maps
-    from rootpipe.tracking.register import translation, warp
+    from rootpipe.tracking.register import reference_loader, register, warp
     from rootpipe.traits import clear_border, skeleton_length_map
 
     info = traits.set_index("image_id")
-    tolerance = (config.get("track") or {}).get("tolerance_px", 3.0)
+    track = config.get("track") or {}
+    tolerance = track.get("tolerance_px", 3.0)
+    reference = reference_loader(results_dir, info["batch"].to_dict(), track.get("register_on", "image"))
     border = config.get("border_px") or 0
     mask_of = lambda i: clear_border(read_mask(results_dir / "segmentation" / f"{info.at[i, 'batch']}.zarr", i),
                                      border)  # noqa: E731
@@ -113,7 +116,8 @@ def changes(growth: pd.DataFrame, traits: pd.DataFrame, results_dir: Path, confi
         previous, current = mask_of(previous_id), mask_of(row.image_id)
         if previous.shape != current.shape:
             continue
-        matrix = translation(row.shift_y_px, row.shift_x_px)
+        method = track.get("registration", "translation")
+        matrix = register(reference(previous_id), reference(row.image_id), method)["matrix"]
         (_, previous_length), (skeleton, current_length) = skeleton_length_map(previous), skeleton_length_map(current)
         gained, lost = change_maps(previous, current, previous_length, current_length, matrix, tolerance)
         lost_here = warp(lost.astype(np.uint8), matrix, current.shape) > 0
@@ -217,7 +221,7 @@ def render(manifest: pd.DataFrame, traits: pd.DataFrame, growth: pd.DataFrame, r
                                       "note"]], name="growth")),
         changes=changes(growth, traits, results_dir, config) if timecourse and gallery_images else [],
         confidence=confidence_summary(traits),
-        diameter_legend=pictures.class_legend(edges, diameter_class_labels(edges)),
+        diameter_legend=pictures.class_legend(diameter_class_labels(edges)),
         gallery=gallery(traits, results_dir, gallery_images, config),
         n_images=len(traits), image_table=Markup(table(image_table(traits, growth if timecourse else None),
                                                        max_rows=2000, name="traits", sortable=True)),

@@ -21,7 +21,7 @@ from rootpipe.io.atomic import write_table
 from rootpipe.io.rsml import write_rsml
 from rootpipe.tracking import cache
 from rootpipe.tracking.cache import series_signature
-from rootpipe.tracking.register import registration_image
+from rootpipe.tracking.register import reference_loader
 from rootpipe.tracking.series import (
     default_group_by,
     imaging_rounds,
@@ -69,7 +69,7 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
     from tqdm import tqdm
 
     from rootpipe.config import pixel_size_mm
-    from rootpipe.io.stores import read_image_level, read_mask, read_probability
+    from rootpipe.io.stores import read_mask
 
     out = Path(out)
     roots_out = Path(roots_out) if roots_out else out.with_name("roots.parquet")
@@ -108,11 +108,7 @@ def run(traits_path: str | Path, out: str | Path, config: dict, threads: int = 1
         result, resume = cache.read(cache_dir, series, frames, signature_of)
         if result is not None:
             return *result, "cached"
-        if settings["register_on"] == "image":
-            reference = lambda i: registration_image(
-                read_image_level(results / "images" / f"{batch_of[i]}.zarr", i, 0))
-        else:
-            reference = lambda i: read_probability(store(i), i).astype(np.float32) / 255
+        reference = reference_loader(results, batch_of, settings["register_on"])
         state = {}
         on_frame = None
         if config.get("traits", {}).get("rsml"):  # RSML with the tracking's root ids, a file per image

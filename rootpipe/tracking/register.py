@@ -63,6 +63,20 @@ def registration_image(rgb: np.ndarray) -> np.ndarray:
     return grey - cv2.GaussianBlur(grey, (0, 0), 15)
 
 
+def reference_loader(results_dir, batch_of: dict, register_on: str = "image"):
+    """``image_id -> (H, W) float32``: what the track stage registers an image on (``track.register_on``):
+    its :func:`registration_image` (``image``) or its root probability in [0, 1] (``probability``),
+    read from the campaign's stores (``batch_of``: image_id -> batch)."""
+    from pathlib import Path
+
+    from rootpipe.io.stores import read_image_level, read_probability
+
+    results_dir = Path(results_dir)
+    if register_on == "image":
+        return lambda i: registration_image(read_image_level(results_dir / "images" / f"{batch_of[i]}.zarr", i, 0))
+    return lambda i: read_probability(results_dir / "segmentation" / f"{batch_of[i]}.zarr", i).astype(np.float32) / 255
+
+
 def translation(shift_y: float, shift_x: float) -> np.ndarray:
     return np.array([[1, 0, shift_x], [0, 1, shift_y]], np.float32)
 
