@@ -8,7 +8,9 @@ predictor that returns zeros at once, on N images and on one, (t_N - t_1) / (MP_
 loading and store set-up drop out (``non_model_s_per_mp``); and ``start_s``, the median wall time of
 five ``rootpipe segment`` processes on a one-image 256 x 256 store (imports, model load, first
 pass). ``--json FILE`` writes ``model_only_s_per_mp``, ``end_to_end_s_per_mp``,
-``non_model_s_per_mp`` and ``start_s``. It also runs against an older rootpipe (``PYTHONPATH``),
+``non_model_s_per_mp`` and ``start_s``, each run's figures, and the CPU seconds per MP of model only
+and of the stage's own work, whose sum over the threads is the least end to end any overlap can give
+(``ratio_lower_bound``, as a ratio to model only). It also runs against an older rootpipe (``PYTHONPATH``),
 for side-by-side figures.
 
 - model only: the stage's tiles through the stage's predictor (its resolved batch size
@@ -73,8 +75,9 @@ def campaign_store(folder: Path, n: int, size=(768, 1024)) -> tuple[Path, float]
     return folder / "images.zarr", n * size[0] * size[1] / 1e6
 
 
-def non_model_cost(folder: Path, n: int, settings: dict, threads: int, repeats: int = 3) -> float:
-    """The stage's seconds per MP besides the network (null predictor; N images minus one image)."""
+def non_model_cost(folder: Path, n: int, settings: dict, threads: int, repeats: int = 3) -> tuple[float, float]:
+    """The stage's cost per MP besides the network (null predictor; N images minus one image):
+    wall seconds, and CPU seconds of all the process's threads."""
     many, mp_many = campaign_store(folder / "many", n)
     one, mp_one = campaign_store(folder / "one", 1)
     real = unet_module.TilePredictor
@@ -83,12 +86,13 @@ def non_model_cost(folder: Path, n: int, settings: dict, threads: int, repeats: 
         times = {}
         for r in range(repeats):
             for name, store in (("many", many), ("one", one)):
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 segment_batch(store, folder / f"seg-{name}-{r}.zarr", settings, threads=threads)
-                times.setdefault(name, []).append(time.perf_counter() - start)
+                times.setdefault(name, []).append((time.perf_counter() - start, time.process_time() - cpu))
     finally:
         unet_module.TilePredictor = real
-    return (np.median(times["many"]) - np.median(times["one"])) / (mp_many - mp_one)
+    wall, cpu = (np.median(times["many"], axis=0) - np.median(times["one"], axis=0)) / (mp_many - mp_one)
+    return float(wall), float(cpu)
 
 
 def start_cost(folder: Path, repeats: int = 5) -> float:
@@ -157,16 +161,19 @@ def main() -> None:
         fast(np.stack(all_tiles[:batch]))  # warm-up
         # Model only and end to end in turn, --repeats times, medians: on a shared machine the
         # speed drifts by tens of percent within minutes, and a ratio of two far-apart runs is noise.
-        model_runs, stage_runs = [], []
+        model_runs, stage_runs, model_cpu = [], [], []
         for r in range(a.repeats):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             for i in range(0, len(all_tiles), batch):
                 fast(np.stack(all_tiles[i:i + batch]))
             model_runs.append((time.perf_counter() - start) / megapixels)
+            model_cpu.append((time.process_time() - cpu) / megapixels)
             start = time.perf_counter()
             segment_batch(store, tmp / f"seg-{r}.zarr", stage_settings, threads=a.threads)
             stage_runs.append((time.perf_counter() - start) / megapixels)
         model_only, end_to_end = float(np.median(model_runs)), float(np.median(stage_runs))
+        print("pairs (model only, end to end, ratio):",
+              ", ".join(f"({m:.3f}, {s:.3f}, {s / m:.2f})" for m, s in zip(model_runs, stage_runs)))
 
         naive_model = NaivePredictor(model, header, device)
         start = time.perf_counter()
@@ -181,7 +188,13 @@ def main() -> None:
 
         extra = {}
         if a.predictor == "null":
-            extra["non_model_s_per_mp"] = non_model_cost(tmp / "null", a.images, stage_settings, a.threads)
+            extra["non_model_s_per_mp"], extra["non_model_cpu_s_per_mp"] = non_model_cost(
+                tmp / "null", a.images, stage_settings, a.threads)
+            extra["model_cpu_s_per_mp"] = float(np.median(model_cpu))
+            # Wall time >= CPU time / cores: with the network's CPU work unchanged, no overlap can
+            # bring end to end below (network + stage CPU seconds) / threads.
+            extra["ratio_lower_bound"] = ((extra["model_cpu_s_per_mp"] + extra["non_model_cpu_s_per_mp"])
+                                          / (a.threads * model_only))
             extra["start_s"] = start_cost(tmp)
 
     rows = [(f"model only ({batch} tile(s) per pass, {settings['precision']}, channels-last)", model_only),
@@ -195,15 +208,20 @@ def main() -> None:
     lines += ["", f"end to end / model only = {end_to_end / model_only:.3f} (medians of {a.repeats} runs in turn); "
               f"speed-up over naive = {naive / end_to_end:.2f}x"]
     if extra:
-        lines += [f"stage cost besides the network (null predictor): {extra['non_model_s_per_mp']:.4f} s per MP; "
-                  f"start of a `rootpipe segment` process (median of 5): {extra['start_s']:.2f} s"]
+        lines += [f"stage cost besides the network (null predictor): {extra['non_model_s_per_mp']:.4f} s per MP "
+                  f"({extra['non_model_cpu_s_per_mp']:.4f} CPU s per MP); "
+                  f"start of a `rootpipe segment` process (median of 5): {extra['start_s']:.2f} s",
+                  f"model only keeps {extra['model_cpu_s_per_mp'] / model_only:.2f} of {a.threads} cores busy"
+                  + f"; end to end / model only cannot fall below {extra['ratio_lower_bound']:.3f} "
+                  "((network + stage CPU s) / threads, over model only)"]
     text = "\n".join(lines)
     print(text)
     if a.json:
         import json
 
         Path(a.json).write_text(json.dumps({"model_only_s_per_mp": model_only, "end_to_end_s_per_mp": end_to_end,
-                                            "naive_s_per_mp": naive, **extra}, indent=1) + "\n")
+                                            "naive_s_per_mp": naive, "model_only_runs": model_runs,
+                                            "end_to_end_runs": stage_runs, **extra}, indent=1) + "\n")
     if a.out:
         with open(a.out, "a") as fh:
             fh.write("\n" + text + "\n")

@@ -197,6 +197,10 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
     torch.set_num_threads(max(1, threads))
     rng = np.random.default_rng(seed)
     device = pick_device(device)
+    if device.startswith("cpu"):
+        from rootpipe.allocator import hold_freed_memory
+
+        hold_freed_memory()  # activations and gradients reused, not page-faulted in each step
     if init:
         model, header = checkpoint.load(init, device=device)
         header = {k: header[k] for k in ("architecture", "encoder", "model_kwargs", "normalisation")

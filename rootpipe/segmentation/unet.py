@@ -55,9 +55,10 @@ def autocast_dtype(device: str, precision: str = "auto"):
 def default_batch_tiles(device: str) -> int:
     """Tiles per forward pass when the config leaves ``batch_tiles`` at ``auto``.
 
-    On a CPU one 512 px tile already fills the cores and bigger batches only
-    spill the caches (channels-last fp32, 2 threads: 0.43 s/MP at 1 tile,
-    0.57 at 4); a GPU needs several tiles to be kept busy.
+    On a CPU one 512 px tile already fills the cores: with freed memory held
+    (:mod:`rootpipe.allocator`) 1, 2 and 4 tiles a pass ran the stage's tiles at the same
+    speed (0.36-0.37 s/MP, 2 threads), and one needs the least memory; a GPU needs several
+    tiles to be kept busy.
     """
     return 8 if device.startswith("cuda") else 1
 
@@ -75,6 +76,10 @@ class TilePredictor:
 
         self.torch = torch
         self.device = device
+        if str(device).startswith("cpu"):
+            from rootpipe.allocator import hold_freed_memory
+
+            hold_freed_memory()  # activations reused, not page-faulted in each pass
         self.model = model.to(device).to(memory_format=torch.channels_last).eval()
         norm = header["normalisation"]
         self.mean = torch.tensor(norm["mean"], device=device).view(1, 3, 1, 1) * 255.0
