@@ -167,6 +167,12 @@ def test_import_fine_tunes_the_campaigns_model_and_scores_it_on_held_back_annota
     assert (tmp_path / "m.safetensors").exists() and scores["train_pairs"] == 2 and scores["held_back"] == 1
     assert {"pooled_f1", "length_r2_identity"} <= set(scores["before"]) and "pooled_f1" in scores["after"]
     assert json.loads((out / "import-round-1.json").read_text())["checkpoint"] == str(tmp_path / "m.safetensors")
+    # the fine-tune keeps the centre-line recall term of the model it started from
+    from rootpipe.segmentation.checkpoint import read_header
+
+    started = read_header(scores["init"])["training"]["skeleton_weight"]
+    assert started > 0 and scores["skeleton_weight"] == started
+    assert read_header(tmp_path / "m.safetensors")["training"]["skeleton_weight"] == started
 
 
 def test_napari_loads_an_exported_pair_with_the_mask_as_labels_of_the_images_shape(campaign, tmp_path):

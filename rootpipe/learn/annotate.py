@@ -153,7 +153,10 @@ def import_round(out: str | Path, model_out: str | Path, init: str | Path | None
 
     ``lr`` defaults to the training default halved for every round after the first: a later round
     starts from a model already fitted to the campaign, to be refined, not pulled as far again (the
-    shipped model's recipe halves it from stage to stage the same way).
+    shipped model's recipe halves it from stage to stage the same way). The loss is the one the
+    starting model was trained with: its centre-line recall term (``skeleton_weight``, 0.3 for the
+    shipped model) stays unless ``skeleton_weight`` is given, so a fine-tune keeps rewarding root
+    length, the phenotype, and not pixel overlap alone.
 
     Returns the scores: ``before`` and ``after`` (pooled F1, length agreement), the pairs used and
     the checkpoint written (``model_out``).
@@ -161,6 +164,7 @@ def import_round(out: str | Path, model_out: str | Path, init: str | Path | None
     from rootpipe.config import load
     from rootpipe.learn.evaluate import evaluate
     from rootpipe.learn.train import train
+    from rootpipe.segmentation.checkpoint import read_header
     from rootpipe.segmentation.segmenter import DEFAULT_CHECKPOINT
 
     out = Path(out)
@@ -177,6 +181,9 @@ def import_round(out: str | Path, model_out: str | Path, init: str | Path | None
 
         lr = DEFAULTS["lr"] * 0.5 ** (max(1, int(record.get("round", 1))) - 1)
     scores["lr"] = lr
+    if train_options.get("skeleton_weight") is None:
+        train_options["skeleton_weight"] = (read_header(init).get("training") or {}).get("skeleton_weight") or 0.0
+    scores["skeleton_weight"] = train_options["skeleton_weight"]
     train(train_pairs, held, model_out, init=str(init), steps_per_epoch=steps, epochs=epochs, threads=threads, lr=lr,
           progress=progress, augmentation=train_options.pop("augmentation", "light"),
           notes={"data": f"annotation round {record.get('round')} of {record.get('name')}"}, **train_options)
