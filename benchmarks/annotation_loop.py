@@ -141,6 +141,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--rank", choices=annotate.RANKS, default="confidence", help="which images export takes first")
     a = ap.parse_args()
     a.out = a.out.resolve()
     a.out.mkdir(parents=True, exist_ok=True)
@@ -157,7 +158,7 @@ def main() -> None:
             traits = pd.read_parquet(results / "traits.parquet")
             keep_aside = traits.loc[traits["file"].isin(judged["file"]), "image_id"].tolist()
             record = annotate.export(results, a.out / "annotations", a.n, name="soybean", progress=False,
-                                     exclude=keep_aside)
+                                     exclude=keep_aside, rank=a.rank)
             row["corrected"] = correct(a.out / "annotations", record, a.data, pairs, record["round"], rng)
             start = time.perf_counter()
             model = a.out / f"round-{record['round']}.safetensors"

@@ -138,7 +138,7 @@ def cmd_annotate(a) -> None:
 
     if a.action == "export":
         results = a.results or _config(a.config)["results_dir"]
-        record = annotate.export(results, a.folder, a.n, progress=not a.quiet)
+        record = annotate.export(results, a.folder, a.n, progress=not a.quiet, rank=a.rank)
         new = [i for i in record["images"] if i["round"] == record["round"]]
         print(f"annotate: {len(new)} images to correct (round {record['round']}) in {a.folder}: open the RootPainter "
               f"project {Path(a.folder) / 'rootpainter' / 'projects' / record['name']} (sync directory "
@@ -364,6 +364,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("folder", help="the annotation folder (export writes it; import and open read it)")
     p.add_argument("--results", help="export: the campaign's results folder (default: the config's results_dir)")
     p.add_argument("-n", type=int, default=10, help="export: images to annotate this round (default 10)")
+    p.add_argument("--rank", choices=["confidence", "doubt"], default="confidence",
+                   help="export: take first the least confident images (default) or those with the most root "
+                        "length in doubt ((1 - confidence) x length)")
     p.add_argument("--out", help="import: the fine-tuned model to write (.safetensors)")
     p.add_argument("--init", help="import: start from this model (default: the one that segmented the export)")
     p.add_argument("--steps", type=int, default=100, help="import: training steps per epoch (default 100)")

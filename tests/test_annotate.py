@@ -62,12 +62,24 @@ def test_choose_images_takes_the_least_confident_spread_over_series_and_days():
                            "timestamp": pd.to_datetime(["2026-05-01", "2026-05-01", "2026-05-08", "2026-05-01",
                                                         "2026-05-08", "2026-05-01"]),
                            "segmentation_confidence": [0.1, 0.2, 0.3, 0.9, 0.8, 0.95]})
-    picked = annotate.choose_images(traits, 3)["image_id"].tolist()
-    assert picked == ["a", "e", "f"]  # one of s1 (its least sure), then the other series: not b, c (s1 again)
-    assert annotate.choose_images(traits, 5)["image_id"].tolist() == ["a", "c", "e", "d", "f"]
-    assert "a" not in annotate.choose_images(traits, 3, exclude=["a"])["image_id"].tolist()
+    least = lambda n, **kw: annotate.choose_images(traits, n, rank="confidence", **kw)["image_id"].tolist()  # noqa: E731
+    assert least(3) == ["a", "e", "f"]  # one of s1 (its least sure), then the other series: not b, c (s1 again)
+    assert least(5) == ["a", "c", "e", "d", "f"]
+    assert "a" not in least(3, exclude=["a"])
     with pytest.raises(ValueError, match="segmentation_confidence"):
         annotate.choose_images(traits.drop(columns="segmentation_confidence"), 3)
+    with pytest.raises(ValueError, match="rank"):
+        annotate.choose_images(traits, 3, rank="random")
+
+
+def test_choose_images_by_doubt_takes_the_most_root_length_in_doubt_first():
+    traits = pd.DataFrame({"image_id": list("abcd"), "series": ["s1", "s2", "s3", "s4"],
+                           "timestamp": pd.to_datetime(["2026-05-01"] * 4),
+                           "segmentation_confidence": [0.5, 0.8, 0.9, 0.6],
+                           "total_length_mm": [2.0, 100.0, 500.0, 40.0]})
+    # in doubt: a 1 mm, b 20, c 50, d 16: the least confident image (a, almost no root) comes last
+    assert annotate.choose_images(traits, 4, rank="doubt")["image_id"].tolist() == ["c", "b", "d", "a"]
+    assert annotate.choose_images(traits, 4)["image_id"].tolist() == ["a", "d", "b", "c"]  # least confident
 
 
 def test_export_writes_a_rootpainter_project_and_pairs_from_the_campaigns_masks(campaign, tmp_path):

@@ -21,17 +21,32 @@ from rootpipe.learn import rootpainter
 EXPORT_FILE = "export.json"
 
 
-def choose_images(traits: pd.DataFrame, n: int, exclude=()) -> pd.DataFrame:
-    """Up to ``n`` images, least confident first, spread over series and dates.
+RANKS = ("confidence", "doubt")
 
+
+def choose_images(traits: pd.DataFrame, n: int, exclude=(), rank: str = "confidence") -> pd.DataFrame:
+    """Up to ``n`` images to annotate, spread over series and dates.
+
+    ``rank``: ``confidence`` (default) takes the least confident first, whatever their length;
+    after a first round those are often images with almost no root (a few undecided specks make
+    a low share), and on the soybean loop their corrections made the model mark roots shorter.
+    ``doubt`` takes first the images with the most root length in doubt,
+    (1 - ``segmentation_confidence``) x ``total_length_mm``: the undecided share of what the model
+    calls root, times how much root that is (docs/segmentation.md compares the two).
     At most ``ceil(n / series)`` images of a series and one per series and day are taken while
-    others remain; then the least confident of the rest. ``exclude``: image_ids already annotated.
+    others remain; then the first of the rest. ``exclude``: image_ids already annotated.
     """
+    if rank not in RANKS:
+        raise ValueError(f"rank {rank!r} is not one of {', '.join(RANKS)}")
     pool = traits[~traits["image_id"].isin(set(exclude))].copy()
     if "segmentation_confidence" not in pool or pool["segmentation_confidence"].isna().all():
         raise ValueError("the traits carry no segmentation_confidence (made by an older rootpipe): run the "
                          "campaign again with this version first")
-    pool = pool.sort_values(["segmentation_confidence", "image_id"], kind="stable")
+    if rank == "doubt":
+        pool["doubt"] = (1 - pool["segmentation_confidence"]) * pool["total_length_mm"].fillna(0)
+        pool = pool.sort_values(["doubt", "image_id"], ascending=[False, True], kind="stable")
+    else:
+        pool = pool.sort_values(["segmentation_confidence", "image_id"], kind="stable")
     cap = max(1, math.ceil(n / max(1, pool["series"].nunique())))
     day = pd.to_datetime(pool["timestamp"]).dt.date
     taken, per_series, days = [], {}, set()
@@ -57,8 +72,8 @@ def _png(path: Path, array: np.ndarray) -> None:
 
 
 def export(results_dir: str | Path, out: str | Path, n: int = 10, name: str | None = None,
-           progress: bool = True, exclude=()) -> dict:
-    """Write the ``n`` images to annotate next (:func:`choose_images`) into ``out``.
+           progress: bool = True, exclude=(), rank: str = "confidence") -> dict:
+    """Write the ``n`` images to annotate next (:func:`choose_images`, by ``rank``) into ``out``.
 
     ``out/rootpainter/``: a RootPainter sync directory (dataset and project, the masks as its
     segmentations); ``out/pairs/images/`` and ``out/pairs/masks/`` (0 background, 255 root: fix
@@ -76,7 +91,7 @@ def export(results_dir: str | Path, out: str | Path, n: int = 10, name: str | No
     record_path = out / EXPORT_FILE
     record = json.loads(record_path.read_text()) if record_path.exists() else {"images": []}
     name = name or record.get("name") or results_dir.resolve().parent.name or "campaign"
-    picked = choose_images(traits, n, exclude=[*exclude, *(i["image_id"] for i in record["images"])])
+    picked = choose_images(traits, n, exclude=[*exclude, *(i["image_id"] for i in record["images"])], rank=rank)
     model = _campaign_model(results_dir, picked["batch"].unique())
     sync = out / "rootpainter"
     for row in tqdm(list(picked.itertuples()), desc="annotate export", unit="img", disable=not progress):
