@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "rootpipe"
 
 #: lowest first; a module may import its own package and any package of a lower layer
 LAYERS = [
-    {"rootpipe", "rootpipe.columns", "rootpipe.resources"},
+    {"rootpipe", "rootpipe.columns", "rootpipe.resources", "rootpipe.allocator"},
     {"rootpipe.io", "rootpipe.skeleton", "rootpipe.config"},
     {"rootpipe.traits", "rootpipe.compat"},
     {"rootpipe.segmentation", "rootpipe.tracking", "rootpipe.synthetic"},
