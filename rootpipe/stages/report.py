@@ -104,7 +104,7 @@ def changes(growth: pd.DataFrame, traits: pd.DataFrame, results_dir: Path, confi
 
     info = traits.set_index("image_id")
     track = config.get("track") or {}
-    tolerance = track.get("tolerance_px", 3.0)
+    tolerance, method = track.get("tolerance_px", 3.0), track.get("registration", "translation")
     reference = reference_loader(results_dir, info["batch"].to_dict(), track.get("register_on", "image"))
     border = config.get("border_px") or 0
     mask_of = lambda i: clear_border(read_mask(results_dir / "segmentation" / f"{info.at[i, 'batch']}.zarr", i),
@@ -116,7 +116,6 @@ def changes(growth: pd.DataFrame, traits: pd.DataFrame, results_dir: Path, confi
         previous, current = mask_of(previous_id), mask_of(row.image_id)
         if previous.shape != current.shape:
             continue
-        method = track.get("registration", "translation")
         matrix = register(reference(previous_id), reference(row.image_id), method)["matrix"]
         (_, previous_length), (skeleton, current_length) = skeleton_length_map(previous), skeleton_length_map(current)
         gained, lost = change_maps(previous, current, previous_length, current_length, matrix, tolerance)
