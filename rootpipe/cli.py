@@ -366,7 +366,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=10, help="export: images to annotate this round (default 10)")
     p.add_argument("--rank", choices=["confidence", "doubt"], default="confidence",
                    help="export: take first the least confident images (default) or those with the most root "
-                        "length in doubt ((1 - confidence) x length)")
+                        "length in doubt ((1 - confidence) x length); either way spread over series and the season")
     p.add_argument("--out", help="import: the fine-tuned model to write (.safetensors)")
     p.add_argument("--init", help="import: start from this model (default: the one that segmented the export)")
     p.add_argument("--steps", type=int, default=100, help="import: training steps per epoch (default 100)")

@@ -72,6 +72,21 @@ def test_choose_images_takes_the_least_confident_spread_over_series_and_days():
         annotate.choose_images(traits, 3, rank="random")
 
 
+def test_choose_images_spreads_over_the_season_not_only_the_least_confident_sessions():
+    # 8 series seen on 4 days; the model is least sure early on (seedlings, little root): the 4
+    # least confident images are all of the first day, but the picks take one of each period.
+    days = pd.to_datetime(["2026-05-01", "2026-05-15", "2026-06-01", "2026-06-15"])
+    traits = pd.DataFrame([{"image_id": f"s{s}d{d}", "series": f"s{s}", "timestamp": days[d],
+                            "segmentation_confidence": 0.5 + 0.1 * d + 0.01 * s} for s in range(8) for d in range(4)])
+    picked = annotate.choose_images(traits, 4)
+    assert sorted(picked["timestamp"]) == list(days)
+    assert picked["image_id"].iloc[0] == "s0d0"  # still the least confident first
+    assert picked["series"].nunique() == 4
+    # two periods of a 2-day campaign, 6 picks: 3 of each, not the 6 least confident of day 1
+    two = traits[traits["timestamp"].isin(days[:2])]
+    assert annotate.choose_images(two, 6)["timestamp"].value_counts().tolist() == [3, 3]
+
+
 def test_choose_images_by_doubt_takes_the_most_root_length_in_doubt_first():
     traits = pd.DataFrame({"image_id": list("abcd"), "series": ["s1", "s2", "s3", "s4"],
                            "timestamp": pd.to_datetime(["2026-05-01"] * 4),

@@ -27,14 +27,17 @@ RANKS = ("confidence", "doubt")
 def choose_images(traits: pd.DataFrame, n: int, exclude=(), rank: str = "confidence") -> pd.DataFrame:
     """Up to ``n`` images to annotate, spread over series and dates.
 
-    ``rank``: ``confidence`` (default) takes the least confident first, whatever their length;
-    after a first round those are often images with almost no root (a few undecided specks make
-    a low share), and on the soybean loop their corrections made the model mark roots shorter.
-    ``doubt`` takes first the images with the most root length in doubt,
+    ``rank``: ``confidence`` (default) takes the least confident first, whatever their length
+    (after a first round those are often images with almost no root: a few undecided specks make
+    a low share). ``doubt`` takes first the images with the most root length in doubt,
     (1 - ``segmentation_confidence``) x ``total_length_mm``: the undecided share of what the model
     calls root, times how much root that is (docs/segmentation.md compares the two).
-    At most ``ceil(n / series)`` images of a series and one per series and day are taken while
-    others remain; then the first of the rest. ``exclude``: image_ids already annotated.
+    Spread: the campaign's days, in order, are cut into ``min(n, days)`` periods of about equal
+    image counts, and at most ``ceil(n / periods)`` images of a period, ``ceil(n / series)`` of a
+    series and one per series and day are taken while others remain; then the first of the rest.
+    Without the periods the least confident images of a campaign cluster in its first sessions
+    (seedlings, almost no root), and on the soybean loop corrections of those alone taught the
+    model to mark roots shorter (docs/segmentation.md). ``exclude``: image_ids already annotated.
     """
     if rank not in RANKS:
         raise ValueError(f"rank {rank!r} is not one of {', '.join(RANKS)}")
@@ -49,15 +52,29 @@ def choose_images(traits: pd.DataFrame, n: int, exclude=(), rank: str = "confide
         pool = pool.sort_values(["segmentation_confidence", "image_id"], kind="stable")
     cap = max(1, math.ceil(n / max(1, pool["series"].nunique())))
     day = pd.to_datetime(pool["timestamp"]).dt.date
-    taken, per_series, days = [], {}, set()
+    period = _periods(day, min(n, day.nunique()))
+    period_cap = max(1, math.ceil(n / max(1, period.nunique())))
+    taken, per_series, per_period, days = [], {}, {}, set()
     for index, row in pool.iterrows():
         key = (row["series"], day[index])
-        if len(taken) < n and per_series.get(row["series"], 0) < cap and key not in days:
+        if (len(taken) < n and per_series.get(row["series"], 0) < cap and key not in days
+                and per_period.get(period[index], 0) < period_cap):
             taken.append(index)
             per_series[row["series"]] = per_series.get(row["series"], 0) + 1
+            per_period[period[index]] = per_period.get(period[index], 0) + 1
             days.add(key)
     taken += [i for i in pool.index if i not in taken][: n - len(taken)]
     return pool.loc[taken]
+
+
+def _periods(day: pd.Series, k: int) -> pd.Series:
+    """Each image's period, 0 to ``k - 1``: its day's place in the campaign, by the share of the
+    images taken before that day (so a period holds about as many images as another, and a day's
+    images share one)."""
+    counts = day.value_counts().sort_index()
+    before = counts.cumsum() - counts
+    of_day = (before * max(1, k) // max(1, len(day))).astype(int)
+    return day.map(of_day)
 
 
 def _sha(path: Path) -> str:
