@@ -140,6 +140,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0, help="of the painted strokes and of each fine-tune (a replicate)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--rank", choices=annotate.RANKS, default="confidence", help="which images export takes first")
     a = ap.parse_args()
@@ -148,7 +149,7 @@ def main() -> None:
     configfile, pairs = campaign(a.data.resolve(), a.out)
     judged = pairs[pairs["split"].isin(["test", "val"])]
     results = a.out / "results"
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(a.seed)
     checkpoint, rows = None, []
     for round_ in range(a.rounds + 1):
         seconds = run_campaign(configfile, checkpoint)
@@ -163,7 +164,8 @@ def main() -> None:
             start = time.perf_counter()
             model = a.out / f"round-{record['round']}.safetensors"
             imported = annotate.import_round(a.out / "annotations", model, init=checkpoint, steps=a.steps,
-                                             epochs=a.epochs, threads=a.threads, progress=False)
+                                             epochs=a.epochs, threads=a.threads, progress=False,
+                                             **({"seed": a.seed} if a.seed else {}))
             row.update(train_s=time.perf_counter() - start, held_back=imported["held_back"],
                        trained_on=imported["train_pairs"],
                        held_back_f1_before=imported.get("before", {}).get("pooled_f1"),

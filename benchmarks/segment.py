@@ -10,8 +10,11 @@ five ``rootpipe segment`` processes on a one-image 256 x 256 store (imports, mod
 pass). ``--json FILE`` writes ``model_only_s_per_mp``, ``end_to_end_s_per_mp``,
 ``non_model_s_per_mp`` and ``start_s``, each run's figures, and the CPU seconds per MP of model only
 and of the stage's own work, whose sum over the threads is the least end to end any overlap can give
-(``ratio_lower_bound``, as a ratio to model only). It also runs against an older rootpipe (``PYTHONPATH``),
-for side-by-side figures.
+(``ratio_lower_bound``, as a ratio to model only), and model only on one thread
+(``model_only_1_thread_s_per_mp``, ``model_1_thread_cpu_s_per_mp``): when the job's threads use no
+more CPU time than one thread does, none of it is spinning or waiting that the stage's work could
+fill, and the bound holds. It also runs against an older rootpipe (``PYTHONPATH``), for side-by-side
+figures.
 
 - model only: the stage's tiles through the stage's predictor (its resolved batch size
   and precision), nothing else, after a warm-up call;
@@ -188,6 +191,16 @@ def main() -> None:
 
         extra = {}
         if a.predictor == "null":
+            # The same tiles on one thread: a single thread neither waits nor spins, so its CPU time
+            # is the network's work. If the job's threads used more CPU time than that, the excess
+            # (OpenMP spinning, idle waits) would be room the stage's work could fill.
+            torch.set_num_threads(1)
+            start, cpu = time.perf_counter(), time.process_time()
+            for i in range(0, len(all_tiles), batch):
+                fast(np.stack(all_tiles[i:i + batch]))
+            extra["model_only_1_thread_s_per_mp"] = (time.perf_counter() - start) / megapixels
+            extra["model_1_thread_cpu_s_per_mp"] = (time.process_time() - cpu) / megapixels
+            torch.set_num_threads(a.threads)
             extra["non_model_s_per_mp"], extra["non_model_cpu_s_per_mp"] = non_model_cost(
                 tmp / "null", a.images, stage_settings, a.threads)
             extra["model_cpu_s_per_mp"] = float(np.median(model_cpu))
@@ -211,6 +224,10 @@ def main() -> None:
         lines += [f"stage cost besides the network (null predictor): {extra['non_model_s_per_mp']:.4f} s per MP "
                   f"({extra['non_model_cpu_s_per_mp']:.4f} CPU s per MP); "
                   f"start of a `rootpipe segment` process (median of 5): {extra['start_s']:.2f} s",
+                  f"model only on 1 thread: {extra['model_only_1_thread_s_per_mp']:.3f} s per MP "
+                  f"({extra['model_1_thread_cpu_s_per_mp']:.3f} CPU s per MP; on {a.threads} threads "
+                  f"{extra['model_cpu_s_per_mp']:.3f}: {a.threads} threads run "
+                  f"{extra['model_only_1_thread_s_per_mp'] / model_only:.2f}x as fast)",
                   f"model only keeps {extra['model_cpu_s_per_mp'] / model_only:.2f} of {a.threads} cores busy"
                   + f"; end to end / model only cannot fall below {extra['ratio_lower_bound']:.3f} "
                   "((network + stage CPU s) / threads, over model only)"]
