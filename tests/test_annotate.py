@@ -87,6 +87,15 @@ def test_choose_images_spreads_over_the_season_not_only_the_least_confident_sess
     assert annotate.choose_images(two, 6)["timestamp"].value_counts().tolist() == [3, 3]
 
 
+def test_export_says_so_when_every_image_is_exported_already(campaign, tmp_path):
+    annotate.export(campaign, tmp_path / "ann", n=6, progress=False)
+    assert annotate.choose_images(pd.read_parquet(campaign / "traits.parquet"), 3,
+                                  exclude=[f"T{k % 3}_2026-05-0{1 + k // 3}" for k in range(6)]).empty
+    with pytest.raises(ValueError, match="no image .* left to export"):
+        annotate.export(campaign, tmp_path / "ann", n=2, progress=False)
+    assert len(json.loads((tmp_path / "ann" / "export.json").read_text())["images"]) == 6
+
+
 def test_choose_images_by_doubt_takes_the_most_root_length_in_doubt_first():
     traits = pd.DataFrame({"image_id": list("abcd"), "series": ["s1", "s2", "s3", "s4"],
                            "timestamp": pd.to_datetime(["2026-05-01"] * 4),

@@ -41,10 +41,10 @@ def choose_images(traits: pd.DataFrame, n: int, exclude=(), rank: str = "confide
     """
     if rank not in RANKS:
         raise ValueError(f"rank {rank!r} is not one of {', '.join(RANKS)}")
-    pool = traits[~traits["image_id"].isin(set(exclude))].copy()
-    if "segmentation_confidence" not in pool or pool["segmentation_confidence"].isna().all():
+    if "segmentation_confidence" not in traits or traits["segmentation_confidence"].isna().all():
         raise ValueError("the traits carry no segmentation_confidence (made by an older rootpipe): run the "
                          "campaign again with this version first")
+    pool = traits[~traits["image_id"].isin(set(exclude))].copy()
     if rank == "doubt":
         pool["doubt"] = (1 - pool["segmentation_confidence"]) * pool["total_length_mm"].fillna(0)
         pool = pool.sort_values(["doubt", "image_id"], ascending=[False, True], kind="stable")
@@ -109,6 +109,9 @@ def export(results_dir: str | Path, out: str | Path, n: int = 10, name: str | No
     record = json.loads(record_path.read_text()) if record_path.exists() else {"images": []}
     name = name or record.get("name") or results_dir.resolve().parent.name or "campaign"
     picked = choose_images(traits, n, exclude=[*exclude, *(i["image_id"] for i in record["images"])], rank=rank)
+    if picked.empty:
+        raise ValueError(f"annotate export: no image of {results_dir} left to export: all {len(traits)} are in "
+                         f"{out} already or kept aside; import the corrections, or export into a new folder")
     model = _campaign_model(results_dir, picked["batch"].unique())
     sync = out / "rootpainter"
     for row in tqdm(list(picked.itertuples()), desc="annotate export", unit="img", disable=not progress):
