@@ -11,7 +11,9 @@ confident images, their "corrections" written from the experts' masks in the exp
 corrected dense masks in pairs/masks, half as RootPainter strokes painted over the model's mistakes:
 red along missed roots, green over false roots and a few background spots), ``annotate.import_round``
 (fine-tune from the current model), then the next round runs the campaign with the new model.
-Prints and writes (``--json``) the judged images' pooled F1 and length agreement after every run.
+Prints and writes (``--json``) the judged images' pooled F1 and length agreement after every run,
+and at the end each round's model scored on every image no round exported (``never_exported_*``;
+``--rejudge`` does only that, for an earlier run in ``--out``).
 """
 from __future__ import annotations
 
@@ -90,6 +92,28 @@ def judge(results: Path, data: Path, judged: pd.DataFrame) -> dict:
             **length_agreement(np.array(predicted), np.array(annotated)), "n_images": len(judged)}
 
 
+def judge_unexported(out: Path, data: Path, pairs: pd.DataFrame, checkpoints: list, threads: int) -> list[dict]:
+    """Each round's model scored (``rootpipe evaluate``) on every image of the campaign that no round
+    exported: 34 of the 50 soybean images, not the 9 of the test and val splits alone, so one image
+    moves a length R² far less."""
+    from rootpipe import config as cfg
+    from rootpipe.learn.evaluate import evaluate
+    from rootpipe.segmentation.segmenter import DEFAULT_CHECKPOINT
+
+    exported = {i["file"] for i in json.loads((out / "annotations" / annotate.EXPORT_FILE).read_text())["images"]}
+    keep = pairs[~pairs["file"].isin(exported)]
+    keep = pd.DataFrame({"image": [str(data / x) for x in keep["image"]],
+                         "annotation": [str(data / x) for x in keep["annotation"]],
+                         "annotation_type": keep["annotation_type"].to_numpy()})
+    scored = []
+    for checkpoint in checkpoints:
+        settings = cfg.load({"segment": {"method": "unet", "checkpoint": checkpoint or str(DEFAULT_CHECKPOINT)}})
+        summary = evaluate(keep, settings["segment"], threads=threads, progress=False)[1]
+        scored.append({"never_exported_" + k.removeprefix("pooled_"): summary[k] for k in
+                       ("pooled_f1", "length_r2", "length_r2_identity", "length_slope", "n_images")})
+    return scored
+
+
 def strokes(predicted: np.ndarray, truth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A RootPainter annotation a person might paint: red along the roots the model missed, green over
     what it took for root and on a few background spots."""
@@ -142,6 +166,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0, help="of the painted strokes and of each fine-tune (a replicate)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--rejudge", action="store_true",
+                    help="only score the rounds' models of an earlier run in --out on the images never exported")
     ap.add_argument("--rank", choices=annotate.RANKS, default="confidence", help="which images export takes first")
     a = ap.parse_args()
     a.out = a.out.resolve()
@@ -151,6 +177,11 @@ def main() -> None:
     results = a.out / "results"
     rng = np.random.default_rng(a.seed)
     checkpoint, rows = None, []
+    if a.rejudge:
+        checkpoints = [None] + [str(a.out / f"round-{k}.safetensors") for k in range(1, a.rounds + 1)]
+        for k, row in enumerate(judge_unexported(a.out, a.data.resolve(), pairs, checkpoints, a.threads)):
+            print(json.dumps({"round": k, **row}, default=float), flush=True)
+        return
     for round_ in range(a.rounds + 1):
         seconds = run_campaign(configfile, checkpoint)
         row = {"round": round_, "checkpoint": checkpoint or "shipped", "run_s": seconds,
@@ -173,6 +204,11 @@ def main() -> None:
             checkpoint = str(model)
         rows.append(row)
         print(json.dumps(row, default=float), flush=True)
+    for row, scored in zip(rows, judge_unexported(a.out, a.data.resolve(), pairs,
+                                                  [None if r["checkpoint"] == "shipped" else r["checkpoint"]
+                                                   for r in rows], a.threads)):
+        row.update(scored)
+        print(json.dumps({"round": row["round"], **scored}, default=float), flush=True)
     if a.json:
         a.json.write_text(json.dumps(rows, indent=1, default=float))
 
