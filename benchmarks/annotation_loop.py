@@ -92,19 +92,18 @@ def judge(results: Path, data: Path, judged: pd.DataFrame) -> dict:
             **length_agreement(np.array(predicted), np.array(annotated)), "n_images": len(judged)}
 
 
-def judge_unexported(out: Path, data: Path, pairs: pd.DataFrame, checkpoints: list, threads: int) -> list[dict]:
+def judge_unexported(out: Path, data: Path, checkpoints: list, threads: int) -> list[dict]:
     """Each round's model scored (``rootpipe evaluate``) on every image of the campaign that no round
     exported: 34 of the 50 soybean images, not the 9 of the test and val splits alone, so one image
     moves a length R² far less."""
     from rootpipe import config as cfg
+    from rootpipe.learn.annotations import read_pairs
     from rootpipe.learn.evaluate import evaluate
     from rootpipe.segmentation.segmenter import DEFAULT_CHECKPOINT
 
     exported = {i["file"] for i in json.loads((out / "annotations" / annotate.EXPORT_FILE).read_text())["images"]}
-    keep = pairs[~pairs["file"].isin(exported)]
-    keep = pd.DataFrame({"image": [str(data / x) for x in keep["image"]],
-                         "annotation": [str(data / x) for x in keep["annotation"]],
-                         "annotation_type": keep["annotation_type"].to_numpy()})
+    pairs = read_pairs(data / "pairs.csv", dataset="segroot_soybean")
+    keep = pairs[~pairs["image"].map(lambda p: Path(p).name).isin(exported)]
     scored = []
     for checkpoint in checkpoints:
         settings = cfg.load({"segment": {"method": "unet", "checkpoint": checkpoint or str(DEFAULT_CHECKPOINT)}})
@@ -179,7 +178,7 @@ def main() -> None:
     checkpoint, rows = None, []
     if a.rejudge:
         checkpoints = [None] + [str(a.out / f"round-{k}.safetensors") for k in range(1, a.rounds + 1)]
-        for k, row in enumerate(judge_unexported(a.out, a.data.resolve(), pairs, checkpoints, a.threads)):
+        for k, row in enumerate(judge_unexported(a.out, a.data.resolve(), checkpoints, a.threads)):
             print(json.dumps({"round": k, **row}, default=float), flush=True)
         return
     for round_ in range(a.rounds + 1):
@@ -195,8 +194,7 @@ def main() -> None:
             start = time.perf_counter()
             model = a.out / f"round-{record['round']}.safetensors"
             imported = annotate.import_round(a.out / "annotations", model, init=checkpoint, steps=a.steps,
-                                             epochs=a.epochs, threads=a.threads, progress=False,
-                                             **({"seed": a.seed} if a.seed else {}))
+                                             epochs=a.epochs, threads=a.threads, progress=False, seed=a.seed)
             row.update(train_s=time.perf_counter() - start, held_back=imported["held_back"],
                        trained_on=imported["train_pairs"],
                        held_back_f1_before=imported.get("before", {}).get("pooled_f1"),
@@ -204,7 +202,7 @@ def main() -> None:
             checkpoint = str(model)
         rows.append(row)
         print(json.dumps(row, default=float), flush=True)
-    for row, scored in zip(rows, judge_unexported(a.out, a.data.resolve(), pairs,
+    for row, scored in zip(rows, judge_unexported(a.out, a.data.resolve(),
                                                   [None if r["checkpoint"] == "shipped" else r["checkpoint"]
                                                    for r in rows], a.threads)):
         row.update(scored)
