@@ -354,3 +354,15 @@ def test_evaluate_gives_each_image_a_confidence(tmp_path):
     assert main(["evaluate", "--pairs", str(csv), "--method", "classical", "--out", str(out), "--quiet"]) == 0
     scores = pd.read_csv(out)
     assert scores["confidence"].between(0, 1).all() and scores["confidence"].lt(1).any()
+
+
+def test_evaluate_leaves_the_border_out_of_both_lengths(tmp_path):
+    from rootpipe import config
+    from rootpipe.learn.evaluate import evaluate
+
+    pairs = _tiny_pairs(tmp_path, 2)  # a root from the top edge to the bottom one, 96 px
+    settings = config.load({"segment": {"method": "classical"}})["segment"]
+    whole, _ = evaluate(pairs, settings, progress=False)
+    inner, _ = evaluate(pairs, settings, progress=False, border_px=10)
+    for side in ("annotated_length_px", "predicted_length_px"):
+        assert (whole[side] - inner[side]).to_numpy() == pytest.approx([20, 20], abs=2)

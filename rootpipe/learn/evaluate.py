@@ -31,7 +31,7 @@ def length_agreement(predicted: np.ndarray, annotated: np.ndarray) -> dict:
 
 def evaluate(pairs: pd.DataFrame, settings: dict, threads: int = 1, rsml_width_px: float = 4.0,
              progress: bool = True, bit_depth: int | None = None,
-             centreline_band_px: int = 0) -> tuple[pd.DataFrame, dict]:
+             centreline_band_px: int = 0, border_px: int = 0) -> tuple[pd.DataFrame, dict]:
     """Per-image scores and lengths, and a summary.
 
     Parameters
@@ -41,6 +41,8 @@ def evaluate(pairs: pd.DataFrame, settings: dict, threads: int = 1, rsml_width_p
     centreline_band_px : pixels beside RSML centre-line strokes left out of the pixel scores
         (:func:`rootpipe.learn.train.centreline_band`: a polyline gives no root width); lengths are
         measured on the strokes alone either way.
+    border_px : pixels along every edge left out of both lengths, as the config's ``border_px``
+        leaves them out of a campaign's traits (:func:`rootpipe.traits.clear_border`).
 
     Returns
     -------
@@ -56,7 +58,7 @@ def evaluate(pairs: pd.DataFrame, settings: dict, threads: int = 1, rsml_width_p
     from rootpipe.learn.metrics import pool
     from rootpipe.segmentation.confidence import segmentation_confidence
     from rootpipe.segmentation.segmenter import Segmenter, to_mask
-    from rootpipe.traits import measure
+    from rootpipe.traits import clear_border, measure
 
     segmenter = Segmenter(settings, threads)
     rows, counts = [], []
@@ -72,8 +74,10 @@ def evaluate(pairs: pd.DataFrame, settings: dict, threads: int = 1, rsml_width_p
         sparse = bool((labels == UNLABELLED).any())
         # A sparse annotation marks some of the roots only: its length says nothing of the image's.
         rows.append({"image": image, **{k: s[k] for k in ("f1", "dice", "iou", "precision", "recall")},
-                     "predicted_length_px": np.nan if sparse else measure(mask)["total_length_mm"],
-                     "annotated_length_px": np.nan if sparse else measure(labels == 1)["total_length_mm"],
+                     "predicted_length_px": np.nan if sparse else measure(clear_border(mask, border_px))[
+                         "total_length_mm"],
+                     "annotated_length_px": np.nan if sparse else measure(clear_border(labels == 1, border_px))[
+                         "total_length_mm"],
                      "sparse": sparse, "confidence": segmentation_confidence(probability)})
     per_image = pd.DataFrame(rows)
     summary = {f"pooled_{k}": v for k, v in pool(counts).items() if k not in ("tp", "fp", "fn")}
