@@ -164,6 +164,10 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0, help="of the painted strokes and of each fine-tune (a replicate)")
+    ap.add_argument("--skeleton-weight", type=float,
+                    help="of each fine-tune's centre-line term (default: the starting model's)")
+    ap.add_argument("--scale-steps", action="store_true",
+                    help="round k trains k x --steps per epoch: the same passes over each annotated image")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--rejudge", action="store_true",
                     help="only score the rounds' models of an earlier run in --out on the images never exported")
@@ -193,8 +197,10 @@ def main() -> None:
             row["corrected"] = correct(a.out / "annotations", record, a.data, pairs, record["round"], rng)
             start = time.perf_counter()
             model = a.out / f"round-{record['round']}.safetensors"
-            imported = annotate.import_round(a.out / "annotations", model, init=checkpoint, steps=a.steps,
-                                             epochs=a.epochs, threads=a.threads, progress=False, seed=a.seed)
+            steps = a.steps * (record["round"] if a.scale_steps else 1)
+            imported = annotate.import_round(a.out / "annotations", model, init=checkpoint, steps=steps,
+                                             epochs=a.epochs, threads=a.threads, progress=False, seed=a.seed,
+                                             skeleton_weight=a.skeleton_weight)
             row.update(train_s=time.perf_counter() - start, held_back=imported["held_back"],
                        trained_on=imported["train_pairs"],
                        held_back_f1_before=imported.get("before", {}).get("pooled_f1"),
