@@ -166,8 +166,6 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="of the painted strokes and of each fine-tune (a replicate)")
     ap.add_argument("--skeleton-weight", type=float,
                     help="of each fine-tune's centre-line term (default: the starting model's)")
-    ap.add_argument("--scale-steps", action="store_true",
-                    help="round k trains k x --steps per epoch: the same passes over each annotated image")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--rejudge", action="store_true",
                     help="only score the rounds' models of an earlier run in --out on the images never exported")
@@ -197,8 +195,7 @@ def main() -> None:
             row["corrected"] = correct(a.out / "annotations", record, a.data, pairs, record["round"], rng)
             start = time.perf_counter()
             model = a.out / f"round-{record['round']}.safetensors"
-            steps = a.steps * (record["round"] if a.scale_steps else 1)
-            imported = annotate.import_round(a.out / "annotations", model, init=checkpoint, steps=steps,
+            imported = annotate.import_round(a.out / "annotations", model, init=checkpoint, steps=a.steps,
                                              epochs=a.epochs, threads=a.threads, progress=False, seed=a.seed,
                                              skeleton_weight=a.skeleton_weight)
             row.update(train_s=time.perf_counter() - start, held_back=imported["held_back"],

@@ -369,7 +369,9 @@ def parser() -> argparse.ArgumentParser:
                         "length in doubt ((1 - confidence) x length); either way spread over series and the season")
     p.add_argument("--out", help="import: the fine-tuned model to write (.safetensors)")
     p.add_argument("--init", help="import: start from this model (default: the one that segmented the export)")
-    p.add_argument("--steps", type=int, default=100, help="import: training steps per epoch (default 100)")
+    p.add_argument("--steps", type=int, default=100,
+                   help="import: training steps per epoch for one round's annotations; round k trains k times "
+                        "as many (default 100)")
     p.add_argument("--epochs", type=int, default=5, help="import: epochs (default 5)")
     p.add_argument("--image-id", help="open: the exported image to open (default: the first)")
     _add_common(p)

@@ -209,6 +209,14 @@ def test_import_fine_tunes_the_campaigns_model_and_scores_it_on_held_back_annota
     started = read_header(scores["init"])["training"]["skeleton_weight"]
     assert started > 0 and scores["skeleton_weight"] == started
     assert read_header(tmp_path / "m.safetensors")["training"]["skeleton_weight"] == started
+    assert read_header(tmp_path / "m.safetensors")["training"]["steps_per_epoch"] == 2
+    # a later round has more annotations: as many passes over each as round 1 had
+    record = json.loads((out / annotate.EXPORT_FILE).read_text())
+    (out / annotate.EXPORT_FILE).write_text(json.dumps({**record, "round": 2}))
+    again = annotate.import_round(out, tmp_path / "m2.safetensors", init=tmp_path / "m.safetensors", steps=2,
+                                  epochs=1, batch=2, tile=128, progress=False)
+    assert again["steps_per_epoch"] == 4 and again["lr"] == pytest.approx(scores["lr"] / 2)
+    assert read_header(tmp_path / "m2.safetensors")["training"]["steps_per_epoch"] == 4
 
 
 def test_napari_loads_an_exported_pair_with_the_mask_as_labels_of_the_images_shape(campaign, tmp_path):

@@ -186,7 +186,10 @@ def import_round(out: str | Path, model_out: str | Path, init: str | Path | None
     """Fine-tune from the campaign's model (``init``: default, the one that made the export) on the
     corrected annotations and score it, before and after, on those held back.
 
-    ``lr`` defaults to the training default halved for every round after the first: a later round
+    ``steps`` (per epoch) is for one round's annotations: round k trains ``k x steps`` per epoch, so
+    each annotated image is seen as often as in round 1 (with the same steps, round 2's 16 images each
+    got half the passes, and on the soybean loop the round gained F1 or length, rarely both;
+    docs/segmentation.md). ``lr`` defaults to the training default halved for every round after the first: a later round
     starts from a model already fitted to the campaign, to be refined, not pulled as far again (the
     shipped model's recipe halves it from stage to stage the same way). The loss is the one the
     starting model was trained with: its centre-line recall term (``skeleton_weight``, 0.3 for the
@@ -207,20 +210,22 @@ def import_round(out: str | Path, model_out: str | Path, init: str | Path | None
     train_pairs, held = collect(out)
     if init is None:
         init = ((record.get("model") or {}).get("checkpoint")) or str(DEFAULT_CHECKPOINT)
-    scores = {"train_pairs": len(train_pairs), "held_back": len(held), "init": str(init)}
+    round_ = max(1, int(record.get("round", 1)))
+    scores = {"train_pairs": len(train_pairs), "held_back": len(held), "init": str(init),
+              "steps_per_epoch": steps * round_}
     settings = load({"segment": {"method": "unet", "checkpoint": str(init)}})["segment"]
     if len(held):
         scores["before"] = evaluate(held, settings, threads=threads, progress=False)[1]
     if lr is None:
         from rootpipe.learn.train import DEFAULTS
 
-        lr = DEFAULTS["lr"] * 0.5 ** (max(1, int(record.get("round", 1))) - 1)
+        lr = DEFAULTS["lr"] * 0.5 ** (round_ - 1)
     scores["lr"] = lr
     if train_options.get("skeleton_weight") is None:
         train_options["skeleton_weight"] = (read_header(init).get("training") or {}).get("skeleton_weight") or 0.0
     scores["skeleton_weight"] = train_options["skeleton_weight"]
-    train(train_pairs, held, model_out, init=str(init), steps_per_epoch=steps, epochs=epochs, threads=threads, lr=lr,
-          progress=progress, augmentation=train_options.pop("augmentation", "light"),
+    train(train_pairs, held, model_out, init=str(init), steps_per_epoch=steps * round_, epochs=epochs,
+          threads=threads, lr=lr, progress=progress, augmentation=train_options.pop("augmentation", "light"),
           notes={"data": f"annotation round {record.get('round')} of {record.get('name')}"}, **train_options)
     if len(held):
         scores["after"] = evaluate(held, {**settings, "checkpoint": str(model_out)}, threads=threads,
