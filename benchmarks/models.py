@@ -146,8 +146,9 @@ def main() -> None:
         borders = {}
         if test is not None:
             sets.update({f"{d} test": test[test["dataset"] == d] for d in DATASETS})
-            borders.update({f"{d} test, border_px {px}": px for d, px in BORDER_PX.items()})
-            sets.update({name: test[test["dataset"] == name.split(" ")[0]] for name in borders})
+            for d, px in BORDER_PX.items():
+                name = f"{d} test, border_px {px}"
+                sets[name], borders[name] = test[test["dataset"] == d], px
         for name, pairs in sets.items():
             for method, seg in methods.items():
                 settings = cfg.load({"segment": seg})["segment"]

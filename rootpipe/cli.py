@@ -238,7 +238,7 @@ def cmd_evaluate(a) -> None:
         print(f"evaluate: scoring every split ({', '.join(sorted(pairs['split'].astype(str).unique()))}); "
               "--split test scores the held-out images only", file=sys.stderr)
     per_image, summary = evaluate(pairs, settings, threads=a.threads, progress=not a.quiet,
-                                  bit_depth=cfg.get("bit_depth"))
+                                  bit_depth=cfg.get("bit_depth"), border_px=cfg.get("border_px") or 0)
     for key, value in summary.items():
         print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
     if a.out:

@@ -366,3 +366,9 @@ def test_evaluate_leaves_the_border_out_of_both_lengths(tmp_path):
     inner, _ = evaluate(pairs, settings, progress=False, border_px=10)
     for side in ("annotated_length_px", "predicted_length_px"):
         assert (whole[side] - inner[side]).to_numpy() == pytest.approx([20, 20], abs=2)
+    # rootpipe evaluate measures as the campaign's config does
+    csv, out = tmp_path / "pairs.csv", tmp_path / "scores.csv"
+    pairs.assign(split="test").to_csv(csv, index=False)
+    assert main(["evaluate", "--pairs", str(csv), "--method", "classical", "--config", '{"border_px": 10}',
+                 "--out", str(out), "--quiet"]) == 0
+    assert pd.read_csv(out)["annotated_length_px"].to_numpy() == pytest.approx(inner["annotated_length_px"])
