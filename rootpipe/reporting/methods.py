@@ -64,11 +64,13 @@ def methods(segment_attrs: list[dict], config: dict, timecourse: bool = True) ->
                                                  "soil features for roots; fine-tune it on a few annotated images "
                                                  "of the campaign (README, 'Training a model for your images')"))
             trained_at = model.get("pixel_size_mm")
-            if trained_at and pixel and not 0.8 <= trained_at / pixel <= 1.25:
+            seen = pixel / s.get("input_scale", 1) if pixel else pixel  # what the network sees
+            if trained_at and seen and not 0.8 <= trained_at / seen <= 1.25:
                 rows.append(("model scale", f"WARNING: the model was trained on images of {trained_at:g} mm per "
-                                            f"pixel and this campaign's are {pixel:g}: roots appear "
-                                            f"{trained_at / pixel:.1f}x as wide to it as in training. Fine-tune it "
-                                            "on a few of this campaign's images (docs/segmentation.md)"))
+                                            f"pixel and this campaign's reach it at {seen:g}: roots appear "
+                                            f"{trained_at / seen:.1f}x as wide to it as in training. Fine-tune it "
+                                            "on a few of this campaign's images, or set segment.input_scale to "
+                                            f"{pixel / trained_at:.2g} (docs/segmentation.md)"))
             trained = model.get("trained_on")
             text.append(f"Roots were segmented with rootpipe {first.get('version') or __version__}, a "
                         f"{model['architecture']} with a {model['encoder']} encoder (checkpoint {model['file']}, "
@@ -79,6 +81,8 @@ def methods(segment_attrs: list[dict], config: dict, timecourse: bool = True) ->
             text.append(f"Roots were segmented with rootpipe's U-Net ({s.get('checkpoint') or 'shipped model'})")
         rows += [("tiles (px)", f"{s.get('tile_px')}, overlap {s.get('overlap_px')}"),
                  ("test-time flips", "yes" if s.get("tta") else "no"),
+                 *([("tiles resampled for the network by", s["input_scale"])]
+                   if s.get("input_scale", 1) != 1 else []),
                  ("ran on", _ran_on(first.get("resolved") or {}))]
     else:
         text.append(f"Roots were segmented with rootpipe's classical ridge filter (scales "

@@ -64,7 +64,7 @@ class Segmenter:
             self.model = checkpoint.describe(path, header)
             self.settings["device"] = device
             self.predictor = TilePredictor(model, header, device=device, precision=settings["precision"],
-                                           tta=settings["tta"])
+                                           tta=settings["tta"], input_scale=settings.get("input_scale", 1.0))
             self._whole = lambda rgb: predict_tiled(rgb, self.predictor, **self._tiling())
         else:
             raise ValueError(f"unknown segment.method {method!r}")

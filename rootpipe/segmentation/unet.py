@@ -71,7 +71,8 @@ class TilePredictor:
     convolutions on CPU as on GPU) under :func:`autocast_dtype`.
     """
 
-    def __init__(self, model, header: dict, device: str = "cpu", precision: str = "auto", tta: bool = False):
+    def __init__(self, model, header: dict, device: str = "cpu", precision: str = "auto", tta: bool = False,
+                 input_scale: float = 1.0):
         import torch
 
         self.torch = torch
@@ -93,6 +94,11 @@ class TilePredictor:
             torch.backends.cuda.matmul.allow_tf32 = False
         # Flip test-time augmentation: the mean over the four flips of each tile (4x the compute).
         self.flips = [(), (-1,), (-2,), (-2, -1)] if tta else [()]
+        # Tiles resampled by this factor before the network and its output back: fine roots a few
+        # pixels wide look as wide to it as the roots it learnt (input_scale**2 the compute).
+        if input_scale <= 0:
+            raise ValueError(f"segment.input_scale must be above 0, not {input_scale}")
+        self.input_scale = float(input_scale)
 
     @property
     def blend_on_device(self) -> bool:
@@ -109,10 +115,20 @@ class TilePredictor:
             x = torch.from_numpy(np.ascontiguousarray(tiles)).to(self.device)
             x = x.permute(0, 3, 1, 2).float()
             x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+            h, w = x.shape[-2:]
+            if self.input_scale != 1:
+                # a size the encoder's five halvings divide
+                size = tuple(max(32, round(n * self.input_scale / 32) * 32) for n in (h, w))
+                x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False,
+                                                    antialias=self.input_scale < 1)
+                x = x.contiguous(memory_format=torch.channels_last)
             device_type = "cuda" if self.device.startswith("cuda") else "cpu"
             with torch.autocast(device_type, dtype=self.dtype or torch.float32,
                                 enabled=self.dtype is not None):
                 prob = sum(torch.sigmoid(self._flipped(x, dims).float()) for dims in self.flips)
+            if self.input_scale != 1:
+                # at 2x, bilinear without antialiasing is the mean of each pixel's 2 x 2 block
+                prob = torch.nn.functional.interpolate(prob, size=(h, w), mode="bilinear", align_corners=False)
             return (prob / len(self.flips))[:, 0]
 
     def _flipped(self, x, dims: tuple):
