@@ -66,11 +66,13 @@ def methods(segment_attrs: list[dict], config: dict, timecourse: bool = True) ->
             trained_at = model.get("pixel_size_mm")
             seen = pixel / s.get("input_scale", 1) if pixel else pixel  # what the network sees
             if trained_at and seen and not 0.8 <= trained_at / seen <= 1.25:
+                shown = f" (shown to it at {seen:g}: segment.input_scale)" if seen != pixel else ""
                 rows.append(("model scale", f"WARNING: the model was trained on images of {trained_at:g} mm per "
-                                            f"pixel and this campaign's reach it at {seen:g}: roots appear "
+                                            f"pixel and this campaign's are {pixel:g}{shown}: roots appear "
                                             f"{trained_at / seen:.1f}x as wide to it as in training. Fine-tune it "
                                             "on a few of this campaign's images, or set segment.input_scale to "
-                                            f"{pixel / trained_at:.2g} (docs/segmentation.md)"))
+                                            f"{min(4.0, max(0.25, pixel / trained_at)):.2g} (its range 0.25-4; "
+                                            "docs/segmentation.md)"))
             trained = model.get("trained_on")
             text.append(f"Roots were segmented with rootpipe {first.get('version') or __version__}, a "
                         f"{model['architecture']} with a {model['encoder']} encoder (checkpoint {model['file']}, "
