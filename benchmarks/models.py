@@ -147,21 +147,21 @@ def main() -> None:
         sets = {"synthetic held-out (seed 2000)": held_out,
                 "synthetic held-out, greyscale": grey_copies(held_out, Path(tmp) / "grey")}
         test = read_pairs(a.data / "pairs.csv", "test") if (a.data / "pairs.csv").exists() else None
-        borders, extra = {}, {}
+        campaign = {}  # row name -> (border_px, segment settings) of the SETTINGS_ROWS
         if test is not None:
             sets.update({f"{d} test": test[test["dataset"] == d] for d in DATASETS})
             for d, label, px, segment in SETTINGS_ROWS:
-                name = f"{d} test, {label}"
-                sets[name], borders[name], extra[name] = test[test["dataset"] == d], px, segment
+                sets[f"{d} test, {label}"] = test[test["dataset"] == d]
+                campaign[f"{d} test, {label}"] = (px, segment)
         for name, pairs in sets.items():
+            border_px, segment = campaign.get(name, (0, {}))
             for method, seg in methods.items():
-                if name in extra and method != "unet":
+                if name in campaign and method != "unet":
                     continue
-                settings = cfg.load({"segment": {**seg, **extra.get(name, {})}})["segment"]
+                settings = cfg.load({"segment": {**seg, **segment}})["segment"]
                 start = time.perf_counter()
                 per_image, s = evaluate(pairs, settings, threads=a.threads, progress=False,
-                                        centreline_band_px=CENTRELINE_BAND_PX,
-                                        border_px=borders.get(name, 0))
+                                        centreline_band_px=CENTRELINE_BAND_PX, border_px=border_px)
                 images.append(per_image.assign(set=name, method=method))
                 rows.append({"images": name, "method": method, "n": s["n_images"], "F1": s["pooled_f1"],
                              "precision": s["pooled_precision"], "recall": s["pooled_recall"],
