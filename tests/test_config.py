@@ -176,3 +176,13 @@ def test_segment_batches_per_job_groups_segment_jobs_on_slurm_only_when_asked():
     assert gpu_job_groups(settings, ["--groups", "segment=mine"]) == []  # the command line's own wins
     with pytest.raises(ValueError, match="segment_batches_per_job"):
         config.load({"segment_batches_per_job": 0})
+
+
+def test_every_setting_is_documented_in_the_config_readme():
+    from pathlib import Path
+
+    schema = config.load_schema()["properties"]
+    keys = [f"{k}.{kk}" if "properties" in v else k
+            for k, v in schema.items() for kk in (v.get("properties") or [None])]
+    documented = (Path(__file__).resolve().parents[1] / "config" / "README.md").read_text()
+    assert [k for k in keys if f"`{k}`" not in documented] == []

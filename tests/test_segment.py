@@ -88,6 +88,45 @@ def test_centreline_threshold_adds_faint_roots_as_one_pixel_lines():
     assert measure(lined)["total_length_mm"] == pytest.approx(2 * length, rel=0.05)
 
 
+def test_max_object_width_drops_bands_and_blobs_and_keeps_roots_and_tangles():
+    from rootpipe.traits import measure
+
+    p = np.zeros((200, 300), np.float32)
+    p[10:14, 10:290] = 0.9     # a root 4 px wide
+    p[30:150, 20:24] = 0.9     # a tangle of 4 px roots: a comb (one object)
+    for x in range(20, 200, 30):
+        p[60:64, x:x + 40] = 0.9
+    p[30:190, 250:262] = 0.9   # a band 12 px wide (a tube frame's glare)
+    p[170:190, 40:70] = 0.9    # a blob 20 x 30 (a clod)
+    plain = to_mask(p, 0.5, min_object_area_px=10)
+    kept = to_mask(p, 0.5, min_object_area_px=10, max_object_width_px=8)
+    np.testing.assert_array_equal(kept[:165, :240], plain[:165, :240])  # root and tangle untouched
+    assert kept[30:190, 245:270].sum() == 0 and kept[165:, :100].sum() == 0
+    assert measure(kept)["total_length_mm"] < measure(plain)["total_length_mm"] - 150
+    # the band stays below a limit above its width; faint centre-lines obey the limit too
+    assert to_mask(p, 0.5, 10, max_object_width_px=16)[100, 255] == 1
+    faint = p.copy()
+    faint[30:190, 250:262] = 0.3
+    lined = to_mask(faint, 0.5, 10, centreline_threshold=0.2, max_object_width_px=8)
+    assert lined[30:190, 245:270].sum() == 0
+    assert to_mask(faint, 0.5, 10, centreline_threshold=0.2)[30:190, 245:270].sum() > 100
+
+
+def test_methods_name_the_width_limit_only_when_set():
+    from rootpipe.reporting.methods import methods
+
+    def written(width):
+        attrs = [{"settings": {"method": "unet", "threshold": 0.5, "min_object_area_px": 60,
+                               "max_object_width_px": width}}]
+        text, table = methods(attrs, {"pixel_size_mm": 0.05})
+        return text, dict(table.itertuples(index=False))
+
+    text, table = written(8.0)
+    assert float(table["objects wider on average than (px) removed"]) == 8.0 and "wider on average than 8.0 px" in text
+    text, table = written(None)
+    assert "objects wider on average than (px) removed" not in table and "wider" not in text
+
+
 def test_centreline_threshold_must_be_below_threshold():
     with pytest.raises(ValueError, match="centreline_threshold: 0.5 must be below segment.threshold"):
         cfg.load({"segment": {"threshold": 0.5, "centreline_threshold": 0.5}})
@@ -151,6 +190,13 @@ def test_segment_stage_mask_equals_to_mask_with_centrelines(tmp_path):
     np.testing.assert_array_equal(mask, expected)
     columns = mask[55:70].sum(axis=0)[20:140]
     assert columns.max() == 1 and columns.sum() > 100  # the dim root is a 1 px line
+    # a width limit below the bright root's drawn width removes it in the stage as in to_mask
+    narrow = {**settings, "max_object_width_px": 2.0}
+    segment_batch(tmp_path / "images.zarr", tmp_path / "narrow.zarr", narrow)
+    mask = read_mask(tmp_path / "narrow.zarr", "r")
+    np.testing.assert_array_equal(mask, to_mask(p, narrow["threshold"], narrow["min_object_area_px"],
+                                                narrow["centreline_threshold"], 2.0))
+    assert mask[15:30].sum() == 0 and read_mask(tmp_path / "seg.zarr", "r")[15:30].sum() > 500
 
 
 def test_a_damaged_image_store_is_named_with_the_fix(tmp_path):

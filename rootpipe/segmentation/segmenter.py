@@ -1,5 +1,5 @@
 """The segmenter a configuration asks for (U-Net or classical), and the mask it
-makes of a probability map: threshold, speck removal, faint centre-lines.
+makes of a probability map: threshold, speck and wide-object removal, faint centre-lines.
 """
 from __future__ import annotations
 
@@ -85,33 +85,68 @@ class Segmenter:
 
 
 def to_mask(probability: np.ndarray, threshold: float = 0.5, min_object_area_px: int = 0,
-            centreline_threshold: float | None = None) -> np.ndarray:
+            centreline_threshold: float | None = None, max_object_width_px: float | None = None) -> np.ndarray:
     """Threshold a probability map and drop connected specks smaller than ``min_object_area_px``.
 
-    With ``centreline_threshold`` (a probability below ``threshold``), see :func:`finish_mask`.
+    With ``centreline_threshold`` (a probability below ``threshold``) or ``max_object_width_px``, see
+    :func:`finish_mask`.
     """
     faint = None if centreline_threshold is None else (probability > centreline_threshold).astype(np.uint8)
-    return finish_mask((probability > threshold).astype(np.uint8), min_object_area_px, faint)
+    return finish_mask((probability > threshold).astype(np.uint8), min_object_area_px, faint, max_object_width_px)
 
 
-def finish_mask(mask: np.ndarray, min_object_area_px: int, faint: np.ndarray | None = None) -> np.ndarray:
-    """Remove specks from a thresholded uint8 mask; add the centre-lines of ``faint`` objects.
+def finish_mask(mask: np.ndarray, min_object_area_px: int, faint: np.ndarray | None = None,
+                max_object_width_px: float | None = None) -> np.ndarray:
+    """Remove specks and too-wide objects from a thresholded uint8 mask; add the centre-lines of ``faint`` objects.
 
     ``faint`` is the mask at ``segment.centreline_threshold``, a lower probability. Its objects
     (specks removed too) add their 1 px centre-lines, thinned as the trait code thins: a faint root
     the network is unsure of then counts in root length, and the outlines stay as tight as
     ``threshold`` makes them, where a lower ``threshold`` would widen them. The added lines' diameter
     reads as 1 px.
+
+    ``max_object_width_px`` (``segment.max_object_width_px``) drops the objects, of both masks, wider
+    on average than that (:func:`remove_wide`).
     """
     if min_object_area_px > 0:
         mask = remove_specks(mask, min_object_area_px)
+    if max_object_width_px is not None:
+        mask = remove_wide(mask, max_object_width_px)
     if faint is not None:
         from rootpipe.skeleton import thin
 
         if min_object_area_px > 0:
             faint = remove_specks(faint, min_object_area_px)
+        if max_object_width_px is not None:
+            faint = remove_wide(faint, max_object_width_px)
         mask[thin(faint)] = 1
     return mask
+
+
+def remove_wide(mask: np.ndarray, max_object_width_px: float) -> np.ndarray:
+    """A uint8 0/1 mask without its 8-connected objects wider on average than ``max_object_width_px``.
+
+    An object's mean width (px) is its area over its centre-line length, as the trait code measures
+    length (:func:`rootpipe.traits.skeleton_length_map`). Reflections along a tube's frame, soil
+    clods and condensation are marked as wide bands or blobs; roots, alone or in a tangle, stay as
+    wide as they are. A campaign sets it above its thickest roots as the masks draw them.
+
+    Memory: about 10 bytes per pixel while the centre-line is measured, as the traits stage needs.
+    """
+    import cv2
+
+    from rootpipe.traits import skeleton_length_map
+
+    # Memory: the centre-line's pixels and lengths are kept sparse before the int32 labels exist.
+    _, length_px = skeleton_length_map(mask)
+    where = np.flatnonzero(length_px)
+    lengths = length_px.ravel()[where]
+    del length_px
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    length = np.bincount(labels.ravel()[where], weights=lengths, minlength=n)
+    keep = (stats[:, cv2.CC_STAT_AREA] <= max_object_width_px * np.maximum(length, 1)).astype(np.uint8)
+    keep[0] = 0  # background
+    return keep[labels]
 
 
 def remove_specks(mask: np.ndarray, min_object_area_px: int) -> np.ndarray:

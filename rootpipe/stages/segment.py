@@ -49,10 +49,11 @@ class _LateBandWriter:
         self._writer().close()
 
 
-def _write_mask(created, mask: np.ndarray, min_object_area_px: int, faint: np.ndarray | None) -> None:
+def _write_mask(created, mask: np.ndarray, min_object_area_px: int, faint: np.ndarray | None,
+                max_object_width_px: float | None) -> None:
     """Finish a whole uint8 mask (:func:`finish_mask`), then store it one shard at a time in the mask
     array of ``created`` (a future of the image's (probability, mask) arrays)."""
-    mask = finish_mask(mask, min_object_area_px, faint)
+    mask = finish_mask(mask, min_object_area_px, faint, max_object_width_px)
     array = created.result()[1]
     rows = array.shards[0]
     for y0 in range(0, mask.shape[0], rows):
@@ -75,7 +76,7 @@ def run(images_store: str | Path, out_store: str | Path, settings: dict, threads
     images = zarr.open_group(images_store, mode="r")
     image_ids = list(images.attrs["rootpipe"]["images"])
     threshold, min_area = settings["threshold"], settings["min_object_area_px"]
-    centreline = settings.get("centreline_threshold")
+    centreline, max_width = settings.get("centreline_threshold"), settings.get("max_object_width_px")
 
     # Two writers, each the only one of its arrays' shards: probabilities (created first, with the
     # image's groups) and masks (speck removal too). Both work while the next rows are computed.
@@ -132,7 +133,7 @@ def run(images_store: str | Path, out_store: str | Path, settings: dict, threads
                     faint[y0:y0 + len(band_faint)] = band_faint
                 submit(prob_writer, probability.write, band_probability)
             submit(prob_writer, probability.close)
-            # Speck removal runs in the mask writer, while the next image is computed.
-            submit(mask_writer, _write_mask, created, mask, min_area, faint)
+            # Speck (and wide-object) removal runs in the mask writer, while the next image is computed.
+            submit(mask_writer, _write_mask, created, mask, min_area, faint, max_width)
         for future in pending:
             future.result()
