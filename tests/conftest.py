@@ -11,6 +11,22 @@ def rng():
     return np.random.default_rng(0)
 
 
+def load_benchmark(name: str):
+    """The module of ``benchmarks/{name}.py``, imported as a script runs (its folder on sys.path)."""
+    import importlib.util
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    sys.path.insert(0, str(script.parent))
+    try:
+        spec = importlib.util.spec_from_file_location(name, script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(script.parent))
+    return module
+
+
 def write_png(path, array):
     from PIL import Image
 

@@ -1,14 +1,9 @@
 """benchmarks/finetune_settings.py: the grid scores as evaluate does, and the rule picks by length, then F1."""
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
+from conftest import load_benchmark
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "finetune_settings.py"
-spec = importlib.util.spec_from_file_location("finetune_settings", SCRIPT)
-fs = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(fs)
+fs = load_benchmark("finetune_settings")
 
 
 def _image(seed: int):

@@ -1,13 +1,8 @@
 """benchmarks/object_width.py: a width limit drops a wide false object, scored as evaluate scores."""
-import importlib.util
-from pathlib import Path
-
 import numpy as np
+from conftest import load_benchmark
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "object_width.py"
-spec = importlib.util.spec_from_file_location("object_width", SCRIPT)
-ow = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ow)
+ow = load_benchmark("object_width")
 
 
 def _image(seed: int):

@@ -4,15 +4,13 @@ Runs ``benchmarks/tillmore_length.py`` on a handful of images; skips when
 ``../shared/data`` is absent. The whole set's numbers are in docs/traits.md.
 """
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_benchmark
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "tillmore_length.py"
 
 pytestmark = [
     pytest.mark.data,
@@ -21,15 +19,7 @@ pytestmark = [
 
 
 def load_script():
-    # run as a script, its folder is on sys.path (benchmarks/common.py beside it)
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        spec = importlib.util.spec_from_file_location("tillmore_length", SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
-    return module
+    return load_benchmark("tillmore_length")
 
 
 def test_reads_every_kind_of_tillmore_file():
