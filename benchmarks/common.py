@@ -1,4 +1,4 @@
-"""What several benchmark scripts share: running ``rootpipe run`` and writing a table into a document."""
+"""What benchmark scripts share: running ``rootpipe run``, scoring mask settings, writing tables into documents."""
 from __future__ import annotations
 
 import subprocess
@@ -36,3 +36,31 @@ def replace_section(doc: Path, begin: str, end: str, body: str) -> None:
     _, tail = rest.split(end, 1)
     doc.write_text(f"{head}{begin}\n{body}\n{end}{tail}")
     print(f"wrote {doc}")
+
+
+def score_setting(probabilities: list, labels: list, annotated_px: list, **mask_settings) -> dict:
+    """Pooled pixel scores and length agreement of one mask setting, as ``rootpipe evaluate`` scores.
+
+    Parameters
+    ----------
+    probabilities : (H, W) root probability per image (cast to float32 for thresholding).
+    labels : (H, W) annotation per image (1 root, 0 background, 255 unlabelled).
+    annotated_px : each annotation's root length (px), measured once by the caller.
+    mask_settings : keyword arguments of :func:`rootpipe.segmentation.segmenter.to_mask`.
+    """
+    import numpy as np
+
+    from rootpipe.learn.evaluate import length_agreement
+    from rootpipe.learn.metrics import pool, scores
+    from rootpipe.segmentation.segmenter import to_mask
+    from rootpipe.traits import measure
+
+    counts, predicted = [], []
+    for p, lab in zip(probabilities, labels):
+        mask = to_mask(np.asarray(p, np.float32), **mask_settings)
+        counts.append(scores(mask, lab))
+        predicted.append(measure(mask)["total_length_mm"])
+    pooled, lengths = pool(counts), length_agreement(predicted, annotated_px)
+    return {"F1": pooled["f1"], "precision": pooled["precision"], "recall": pooled["recall"],
+            "length r²": lengths["length_r2"], "length slope": lengths["length_slope"],
+            "length R² about 1:1": lengths["length_r2_identity"]}

@@ -29,12 +29,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import score_setting  # benchmarks/common.py, beside this script
 
 from rootpipe import config as cfg
 from rootpipe.learn.annotations import load_pairs, read_pairs
-from rootpipe.learn.evaluate import length_agreement
-from rootpipe.learn.metrics import pool, scores
-from rootpipe.segmentation.segmenter import Segmenter, to_mask
+from rootpipe.segmentation.segmenter import Segmenter
 from rootpipe.traits import measure
 
 DATASET = "segroot_soybean"
@@ -65,16 +64,9 @@ def grid(probabilities: dict, labels: list, min_area_px: int = 60) -> pd.DataFra
     for tta, threshold, centreline in itertools.product(probabilities, THRESHOLDS, CENTRELINES):
         if centreline is not None and centreline >= threshold:
             continue
-        counts, predicted = [], []
-        for p, lab in zip(probabilities[tta], labels):
-            mask = to_mask(p, threshold, min_area_px, centreline)
-            counts.append(scores(mask, lab))
-            predicted.append(measure(mask)["total_length_mm"])
-        pooled, lengths = pool(counts), length_agreement(predicted, annotated)
         rows.append({"tta": tta, "threshold": threshold, "centreline_threshold": centreline or "off",
-                     "F1": pooled["f1"], "precision": pooled["precision"], "recall": pooled["recall"],
-                     "length r²": lengths["length_r2"], "length slope": lengths["length_slope"],
-                     "length R² about 1:1": lengths["length_r2_identity"]})
+                     **score_setting(probabilities[tta], labels, annotated, threshold=threshold,
+                                     min_object_area_px=min_area_px, centreline_threshold=centreline)})
     return pd.DataFrame(rows)
 
 
@@ -109,8 +101,7 @@ def main() -> None:
         settings = cfg.load({"segment": {"checkpoint": a.checkpoint, "tta": tta}})["segment"]
         segmenter = Segmenter(settings, a.threads)
         probabilities[tta] = [segmenter(rgb).astype(np.float16) for rgb, _ in loaded]
-    table = grid({k: [p.astype(np.float32) for p in v] for k, v in probabilities.items()},
-                 [lab for _, lab in loaded])
+    table = grid(probabilities, [lab for _, lab in loaded])
     chosen = pick(table)
     table["rule"] = ["<- chosen" if i == chosen else "" for i in table.index]
     print(f"{a.checkpoint}, {a.split} split, {len(loaded)} images")

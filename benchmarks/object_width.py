@@ -21,13 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import score_setting  # benchmarks/common.py, beside this script
 from tqdm import tqdm
 
 from rootpipe import config as cfg
 from rootpipe.learn.annotations import load_pairs, read_pairs
-from rootpipe.learn.evaluate import length_agreement
-from rootpipe.learn.metrics import pool, scores
-from rootpipe.segmentation.segmenter import Segmenter, to_mask
+from rootpipe.segmentation.segmenter import Segmenter
 from rootpipe.traits import measure
 
 
@@ -42,19 +41,10 @@ def score_settings(probabilities: list, labels: list, thresholds, widths, min_ar
     widths : ``max_object_width_px`` values (px); None = off.
     """
     annotated = [measure(lab == 1)["total_length_mm"] for lab in labels]
-    rows = []
-    for threshold, width in itertools.product(thresholds, widths):
-        counts, predicted = [], []
-        for p, lab in zip(probabilities, labels):
-            mask = to_mask(p.astype(np.float32), threshold, min_area_px, max_object_width_px=width)
-            counts.append(scores(mask, lab))
-            predicted.append(measure(mask)["total_length_mm"])
-        pooled = pool(counts)
-        a = length_agreement(predicted, annotated)
-        rows.append({"threshold": threshold, "max_object_width_px": "off" if width is None else width,
-                     "F1": pooled["f1"], "precision": pooled["precision"], "recall": pooled["recall"],
-                     "length r²": a["length_r2"], "length slope": a["length_slope"],
-                     "length R² about 1:1": a["length_r2_identity"]})
+    rows = [{"threshold": threshold, "max_object_width_px": "off" if width is None else width,
+             **score_setting(probabilities, labels, annotated, threshold=threshold,
+                             min_object_area_px=min_area_px, max_object_width_px=width)}
+            for threshold, width in itertools.product(thresholds, widths)]
     return pd.DataFrame(rows)
 
 

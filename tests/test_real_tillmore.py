@@ -18,10 +18,6 @@ pytestmark = [
 ]
 
 
-def load_script():
-    return load_benchmark("tillmore_length")
-
-
 def test_reads_every_kind_of_tillmore_file():
     from rootpipe.io import rsml
 
@@ -36,7 +32,7 @@ def test_reads_every_kind_of_tillmore_file():
 
 
 def test_length_of_rendered_annotations():
-    module = load_script()
+    module = load_benchmark("tillmore_length")
     table, summary = module.run(DATA, limit=5)
     assert len(table) == 5
     visible = summary.set_index("truth").loc["visible"]

@@ -92,11 +92,11 @@ def methods(segment_attrs: list[dict], config: dict, timecourse: bool = True) ->
     rows += [("root probability threshold", s.get("threshold")),
              ("specks removed below (px)", s.get("min_object_area_px")),
              *([("centre-lines of faint roots above", s["centreline_threshold"])]
-               if s.get("centreline_threshold") is not None else []),
-             *([("objects wider on average than (px) removed", s["max_object_width_px"])]
-               if s.get("max_object_width_px") is not None else [])]
-    wide = (f", and objects wider on average than {s['max_object_width_px']} px"
-            if s.get("max_object_width_px") is not None else "")
+               if s.get("centreline_threshold") is not None else [])]
+    wide = ""
+    if s.get("max_object_width_px") is not None:
+        rows.append(("objects wider on average than (px) removed", s["max_object_width_px"]))
+        wide = f", and objects wider on average than {s['max_object_width_px']} px"
     text[-1] += (f"; pixels with a root probability above {s.get('threshold')} were classed as root and "
                  f"objects under {s.get('min_object_area_px')} px removed{wide}.")
     traits, track = config.get("traits") or {}, config.get("track") or {}
