@@ -27,6 +27,7 @@ of the photo's size, the mask is measured with :func:`rootpipe.traits.measure`
 Usage::
 
     python benchmarks/tillmore_length.py --data ../shared/data [--limit N] [--no-write]
+    python benchmarks/tillmore_length.py --data ../shared/data --widths 6,8,10,12,16 --split test
 
 Prints a per-set summary (bias = mean of measured / truth - 1 over images;
 R^2 = 1 - SS_res / SS_tot about the identity line; r^2 = squared Pearson
@@ -165,6 +166,35 @@ def run(data: Path, limit: int | None = None) -> tuple[pd.DataFrame, pd.DataFram
     return table, summary(table)
 
 
+def width_ceiling(data: Path, split: str, widths, border_px: int = 40) -> pd.DataFrame:
+    """Length agreement of a mask that draws every annotated root ``w`` px wide, against the 4 px strokes.
+
+    A segmentation that draws the roots as wide as they look merges roots running side by side, as a
+    wider stroke does: what the length of a perfect mask at that width can score against the
+    annotation (both measured without ``border_px`` along the edges, as the models benchmark does).
+    """
+    from rootpipe.learn.evaluate import length_agreement
+    from rootpipe.traits.tables import clear_border
+
+    pairs = pd.read_csv(Path(data) / "pairs.csv")
+    pairs = pairs[(pairs["annotation_type"] == "rsml_centrelines") & (pairs["split"] == split)]
+    truth, lengths = [], {w: [] for w in widths}
+    for row in pairs.itertuples():
+        roots = [r for r in rsml.read_rsml(Path(data) / row.annotation) if len(r.yx) > 1]
+        with Image.open(Path(data) / row.image) as im:
+            shape = im.size[::-1]
+        for w, out in [(STROKE_PX, truth), *lengths.items()]:
+            mask = clear_border(rsml.render_mask(roots, shape, float(w)), border_px)
+            out.append(traits.measure(mask)["total_length_mm"])
+    rows = []
+    for w, measured in lengths.items():
+        a = length_agreement(measured, truth)
+        rows.append({"stroke px": w, "images": len(truth), "length r²": a["length_r2"],
+                     "length slope": a["length_slope"], "length R² about 1:1": a["length_r2_identity"],
+                     "lowest ratio": min(m / t for m, t in zip(measured, truth))})
+    return pd.DataFrame(rows)
+
+
 def markdown(summ: pd.DataFrame) -> str:
     formats = {"truth": "{}", "images": "{}", "bias_pct": "{:+.2f}", "median_pct": "{:+.2f}",
                "sd_pct": "{:.2f}", "min_pct": "{:+.2f}", "max_pct": "{:+.2f}",
@@ -180,7 +210,14 @@ def main(argv=None) -> None:
     p.add_argument("--data", type=Path, required=True, help="shared/data folder")
     p.add_argument("--limit", type=int, default=None, help="first N images only")
     p.add_argument("--no-write", action="store_true", help="do not update docs/traits.md")
+    p.add_argument("--widths", default=None,
+                   help="instead: strokes this wide (px, comma-separated) on --split, against 4 px")
+    p.add_argument("--split", default="test")
     a = p.parse_args(argv)
+    if a.widths:
+        table = width_ceiling(a.data, a.split, [float(w) for w in a.widths.split(",")])
+        print(table.to_markdown(index=False, floatfmt=("g", "g", ".3f", ".3f", ".3f", ".2f")))
+        return
     table, summ = run(a.data, a.limit)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(table.describe().T[["mean", "min", "max"]])

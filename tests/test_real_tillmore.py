@@ -40,3 +40,14 @@ def test_length_of_rendered_annotations():
     assert visible["R2"] >= 0.98
     # Against the raw annotation the mask loses the overlaps: shorter.
     assert (table["measured_px"] < table["polyline_px"]).all()
+
+
+def test_wider_strokes_merge_roots_running_together():
+    module = load_benchmark("tillmore_length")
+    table = module.width_ceiling(DATA, "test", [4.0, 16.0]).set_index("stroke px")
+    # the 4 px strokes against themselves: the same lengths
+    assert table.loc[4.0, "length slope"] == pytest.approx(1.0)
+    assert table.loc[4.0, "length R² about 1:1"] == pytest.approx(1.0)
+    # at 16 px, roots that run side by side merge into one line: every length shorter
+    assert table.loc[16.0, "length slope"] < 0.95
+    assert table.loc[16.0, "lowest ratio"] < table.loc[4.0, "lowest ratio"]
