@@ -35,6 +35,9 @@ test: install
 # DATA is the folder of the annotated images and their pairs.csv; SegRoot soybean is never used here.
 DATA ?=
 GENERALIST_SETS := plantrootseg_peanut,plantrootseg_switchgrass,tillmore_barley
+# pixels beside TILLMore's 4 px centre-line strokes left unlabelled (a polyline gives no width);
+# fewer draw its roots narrower (docs/segmentation.md, "How wide a mask may draw TILLMore's roots")
+CENTRELINE_BAND_PX ?= 6
 
 build/synthetic.safetensors: | install
 	$(BIN)/rootpipe train --synthetic build/synthetic-training --out $@ \
@@ -42,7 +45,7 @@ build/synthetic.safetensors: | install
 
 GENERALIST = $(BIN)/rootpipe train --pairs $(DATA)/pairs.csv --dataset $(GENERALIST_SETS) \
 	--synthetic build/synthetic-training --synthetic-share 0.1 \
-	--augmentation lab --lab-fraction 0.5 --skeleton-weight 0.3 --centreline-band-px 6 --root-fraction 0.6 \
+	--augmentation lab --lab-fraction 0.5 --skeleton-weight 0.3 --centreline-band-px $(CENTRELINE_BAND_PX) --root-fraction 0.6 \
 	--epochs 10 --steps 220 --threads 1 --licence AGPL-3.0-only
 
 default-model: install build/synthetic.safetensors
