@@ -48,6 +48,8 @@ from scipy.spatial import cKDTree
 
 from rootpipe import traits
 from rootpipe.io import rsml
+from rootpipe.learn.evaluate import length_agreement
+from rootpipe.traits.tables import clear_border
 
 STROKE_PX = 4.0
 PARALLEL_DEG = 30.0
@@ -173,9 +175,6 @@ def width_ceiling(data: Path, split: str, widths, border_px: int = 40) -> pd.Dat
     wider stroke does: what the length of a perfect mask at that width can score against the
     annotation (both measured without ``border_px`` along the edges, as the models benchmark does).
     """
-    from rootpipe.learn.evaluate import length_agreement
-    from rootpipe.traits.tables import clear_border
-
     pairs = pd.read_csv(Path(data) / "pairs.csv")
     pairs = pairs[(pairs["annotation_type"] == "rsml_centrelines") & (pairs["split"] == split)]
     truth, lengths = [], {w: [] for w in widths}

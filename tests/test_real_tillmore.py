@@ -48,6 +48,6 @@ def test_wider_strokes_merge_roots_running_together():
     # the 4 px strokes against themselves: the same lengths
     assert table.loc[4.0, "length slope"] == pytest.approx(1.0)
     assert table.loc[4.0, "length R² about 1:1"] == pytest.approx(1.0)
-    # at 16 px, roots that run side by side merge into one line: every length shorter
+    # at 16 px, roots that run side by side merge into one line: lengths fall short
     assert table.loc[16.0, "length slope"] < 0.95
     assert table.loc[16.0, "lowest ratio"] < table.loc[4.0, "lowest ratio"]
