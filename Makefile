@@ -38,6 +38,9 @@ GENERALIST_SETS := plantrootseg_peanut,plantrootseg_switchgrass,tillmore_barley
 # pixels beside TILLMore's 4 px centre-line strokes left unlabelled (a polyline gives no width);
 # fewer draw its roots narrower (docs/segmentation.md, "How wide a mask may draw TILLMore's roots")
 CENTRELINE_BAND_PX ?= 6
+# torch threads per training step: 1 is the shipped recipe's (one core each for two runs side by side);
+# 2 took 19-21 min a step on a 2-core machine against 36-42 with 1 (docs/segmentation.md)
+TRAIN_THREADS ?= 1
 
 build/synthetic.safetensors: | install
 	$(BIN)/rootpipe train --synthetic build/synthetic-training --out $@ \
@@ -46,7 +49,7 @@ build/synthetic.safetensors: | install
 GENERALIST = $(BIN)/rootpipe train --pairs $(DATA)/pairs.csv --dataset $(GENERALIST_SETS) \
 	--synthetic build/synthetic-training --synthetic-share 0.1 \
 	--augmentation lab --lab-fraction 0.5 --skeleton-weight 0.3 --centreline-band-px $(CENTRELINE_BAND_PX) --root-fraction 0.6 \
-	--epochs 10 --steps 220 --threads 1 --licence AGPL-3.0-only
+	--epochs 10 --steps 220 --threads $(TRAIN_THREADS) --licence AGPL-3.0-only
 
 default-model: install build/synthetic.safetensors
 	@test -n "$(DATA)" -a -f "$(DATA)/pairs.csv" || { echo "make default-model: give DATA=folder holding the annotated images and their pairs.csv"; exit 1; }
