@@ -56,3 +56,38 @@ def test_qc_flags_name_what_to_look_at_and_flagged_images_come_first():
     assert flags == {"a1": "", "a2": "low confidence; registration flagged", "a3": "length fell > 30%",
                      "b1": "no root found"}
     assert image_table(traits, growth)["file"].tolist()[-1] == "a1.png"  # the one unflagged image last
+
+
+def _growth(lengths: dict) -> pd.DataFrame:
+    """A growth table: series -> root length (mm) at each of the weekly imaging days."""
+    days = pd.date_range("2026-05-01", periods=len(next(iter(lengths.values()))), freq="7D")
+    rows = [{"series": s, "timestamp": d, "total_length_mm": v} for s, vs in lengths.items() for d, v in zip(days, vs)]
+    growth = pd.DataFrame(rows)
+    growth["length_change_mm"] = growth.groupby("series")["total_length_mm"].diff()
+    return growth
+
+
+def test_a_round_where_most_series_lose_length_at_once_is_noted():
+    from rootpipe.stages.report import _notes, rounds_with_losses
+    from rootpipe.tracking.series import imaging_rounds
+
+    # Round 3: three of four series lose 40-60 % (as the peanut windows' grey session does); one grows.
+    growth = _growth({"a": [10, 12, 6], "b": [20, 22, 13], "c": [5, 6, 2.5], "d": [8, 9, 11]})
+    flagged = rounds_with_losses(growth, imaging_rounds(growth))
+    assert flagged[["imaging_round", "n_series", "n_lost"]].values.tolist() == [["2026-05-15", 4, 3]]
+    assert any("2026-05-15 (3 of 4 series)" in note for note in _notes(growth))
+
+
+def test_losses_in_half_the_series_or_fewer_or_from_no_root_are_not_noted():
+    from rootpipe.stages.report import _notes, rounds_with_losses
+    from rootpipe.tracking.series import imaging_rounds
+
+    # Two of four lose more than a quarter (roots do die back); series e had no root to lose.
+    growth = _growth({"a": [10, 12, 6], "b": [20, 22, 13], "c": [5, 6, 5], "d": [8, 9, 11], "e": [0, 0, 0]})
+    assert rounds_with_losses(growth, imaging_rounds(growth)).empty
+    # A loss of exactly a quarter does not count; nor do rounds with fewer than three series judged.
+    quarter = _growth({"a": [8, 6], "b": [8, 6], "c": [8, 6]})
+    assert rounds_with_losses(quarter, imaging_rounds(quarter)).empty
+    two = _growth({"a": [8, 1], "b": [8, 1]})
+    assert rounds_with_losses(two, imaging_rounds(two)).empty
+    assert not any("lost more than a quarter" in note for note in _notes(growth))
