@@ -19,7 +19,7 @@ from rootpipe.io.atomic import atomic_path
 from rootpipe.reporting import figures as fig
 from rootpipe.reporting import pictures
 from rootpipe.reporting.methods import methods
-from rootpipe.reporting.page import OUT_OF_DOMAIN_CONFIDENCE, image_table, png_uri, render_page, table
+from rootpipe.reporting.page import LENGTH_DROP_FLAG, OUT_OF_DOMAIN_CONFIDENCE, image_table, png_uri, render_page, table
 
 __all__ = ["gallery_sample", "methods", "render", "run"]
 
@@ -129,19 +129,18 @@ def changes(growth: pd.DataFrame, traits: pd.DataFrame, results_dir: Path, confi
     return out
 
 
-def rounds_with_losses(growth: pd.DataFrame, rounds: pd.Series, loss: float = 0.25,
-                       min_series: int = 3) -> pd.DataFrame:
-    """Imaging rounds where most series lost more than ``loss`` of their root length at once.
+def rounds_with_losses(growth: pd.DataFrame, rounds: pd.Series, min_series: int = 3) -> pd.DataFrame:
+    """Imaging rounds where most series' length fell by more than ``LENGTH_DROP_FLAG`` at once.
 
-    Roots seldom vanish together; a round imaged differently does this to a model's masks (on the
-    PlantRootSeg peanut windows, the grey, blurred last session: 10 of 17 windows lost more than a
-    quarter of their length in the masks, 3 in the annotations; no other session more than 4 of 10).
+    The images counted are those the per-image table flags "length fell". Roots seldom vanish
+    together; a round imaged differently does this to a model's masks (on the PlantRootSeg peanut
+    windows, the grey, blurred last session: 10 of 17 windows in the masks, 3 in the annotations;
+    no other session more than 3 of 10).
 
     Parameters
     ----------
-    growth : the growth table (``series``, ``timestamp``, ``total_length_mm``, ``length_change_mm``).
+    growth : the growth table (``total_length_mm``, ``length_change_mm``).
     rounds : each row's imaging round (:func:`rootpipe.tracking.series.imaging_rounds`).
-    loss : share (0-1) of the previous image's length a series must lose to count.
     min_series : rounds with fewer series that had root before are not judged.
 
     Returns
@@ -149,12 +148,11 @@ def rounds_with_losses(growth: pd.DataFrame, rounds: pd.Series, loss: float = 0.
     DataFrame with ``imaging_round``, ``n_series`` (with root in their previous image) and ``n_lost``,
     one row per round flagged.
     """
-    ordered = growth.assign(imaging_round=rounds).sort_values(["series", "timestamp"])
-    before = ordered.groupby("series")["total_length_mm"].shift()
-    judged = ordered[(before > 0) & ordered["length_change_mm"].notna()]
-    lost = judged["length_change_mm"] < -loss * before[judged.index]
-    counts = pd.DataFrame({"n_series": judged.groupby("imaging_round").size(),
-                           "n_lost": lost.groupby(judged["imaging_round"]).sum()}).reset_index()
+    previous = growth["total_length_mm"] - growth["length_change_mm"]  # NaN where no change is measured
+    judged = previous > 0
+    fell = judged & (growth["length_change_mm"] < -LENGTH_DROP_FLAG * previous)
+    counts = pd.DataFrame({"n_series": judged.groupby(rounds).sum(), "n_lost": fell.groupby(rounds).sum()})
+    counts = counts.rename_axis("imaging_round").reset_index()
     return counts[(counts["n_series"] >= min_series) & (counts["n_lost"] > counts["n_series"] / 2)]
 
 
@@ -167,7 +165,8 @@ def _notes(growth: pd.DataFrame) -> list[str]:
     rounds = growth["imaging_round"] if "imaging_round" in growth else imaging_rounds(growth)
     losses = rounds_with_losses(growth, rounds)
     if len(losses):
-        notes.append("Imaging rounds where most series lost more than a quarter of their root length at once: "
+        notes.append(f"Imaging rounds where most series lost more than {LENGTH_DROP_FLAG:.0%} of their root length "
+                     "at once: "
                      + "; ".join(f"{r.imaging_round} ({r.n_lost} of {r.n_series} series)"
                                  for r in losses.itertuples())
                      + ". Roots seldom vanish together, and a round imaged differently (camera mode, light, "
