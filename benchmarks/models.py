@@ -82,10 +82,11 @@ def peanut_intervals(test: pd.DataFrame, settings: dict, threads: int) -> pd.Dat
 
     peanut = test[test["dataset"] == "plantrootseg_peanut"].sort_values(["series", "date"], ignore_index=True)
     segmenter = Segmenter(settings, threads)
+    threshold = segmenter.settings["threshold"]  # the config's, else the checkpoint's own
     masks, grey = {"predicted": {}, "annotated": {}}, {}
     for (rgb, labels), image_id in zip(load_pairs(peanut), peanut["image"]):
         probability = segmenter(rgb)
-        masks["predicted"][image_id] = to_mask(probability, settings["threshold"], settings["min_object_area_px"])
+        masks["predicted"][image_id] = to_mask(probability, threshold, settings["min_object_area_px"])
         masks["annotated"][image_id] = (labels == 1).astype(np.uint8)
         grey[image_id] = registration_image(rgb)
     rows = []

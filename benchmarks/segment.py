@@ -160,6 +160,8 @@ def main() -> None:
         device = pick_device(settings["device"])
         model, header = checkpoint.load(a.checkpoint, device=device)
         fast = TilePredictor(model, header, device=device, precision=settings["precision"])
+        # null in the config: the checkpoint's own threshold, as the stage resolves it
+        threshold = settings["threshold"] if settings.get("threshold") is not None else header.get("threshold", 0.5)
         all_tiles = [t for im in images for t in tiles_of(im, tile, overlap)]
         fast(np.stack(all_tiles[:batch]))  # warm-up
         # Model only and end to end in turn, --repeats times, medians: on a shared machine the
@@ -186,7 +188,7 @@ def main() -> None:
             prob = predict_tiled(rgb, naive_model, tile=tile, overlap=overlap, batch_tiles=1)
             group = root.create_group(image_id)
             group.create_array("probability", data=np.round(np.clip(prob, 0, 1) * 255).astype(np.uint8))
-            group.create_array("mask", data=to_mask(prob, settings["threshold"], settings["min_object_area_px"]))
+            group.create_array("mask", data=to_mask(prob, threshold, settings["min_object_area_px"]))
         naive = (time.perf_counter() - start) / megapixels
 
         extra = {}

@@ -43,8 +43,9 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     """One flag per train key, its help the schema's description: no defaults here (one source)."""
     for key, spec in _train_keys().items():
         kinds = [t for t in (spec["type"] if isinstance(spec["type"], list) else [spec["type"]]) if t != "null"]
-        p.add_argument(TRAIN_FLAG_NAMES.get(key, "--" + key.replace("_", "-")), dest=key,
-                       type=_JSON_TYPES[kinds[0]],
+        kind = ({"action": argparse.BooleanOptionalAction} if kinds[0] == "boolean"
+                else {"type": _JSON_TYPES[kinds[0]]})
+        p.add_argument(TRAIN_FLAG_NAMES.get(key, "--" + key.replace("_", "-")), dest=key, **kind,
                        help=f"{spec['description']} (train.{key}, default {spec['default']})".replace("%", "%%"))
 
 
@@ -204,6 +205,7 @@ def cmd_train(a) -> None:
                        skeleton_weight=t["skeleton_weight"], progress=not a.quiet, notes=notes,
                        bit_depth=t["bit_depth"], centreline_band_px=t["centreline_band_px"],
                        lab_fraction=t["lab_fraction"], synthetic_share=t["synthetic_share"],
+                       choose_threshold=t["pick_threshold"],
                        pixel_size_mm=a.pixel_size_mm or (0.05 if a.synthetic and not t["pairs"] else None))
     except KeyboardInterrupt:
         if Path(a.out).exists() and not existed:

@@ -149,7 +149,8 @@ def validate(config: dict) -> dict:
         raise ValueError(f"invalid rootpipe configuration:\n  traits.diameter_classes_mm: {edges} must increase "
                          "(class edges in mm, e.g. [0.5, 1.0, 2.0])")
     segment = config["segment"]
-    if segment["centreline_threshold"] is not None and segment["centreline_threshold"] >= segment["threshold"]:
+    if (segment["centreline_threshold"] is not None and segment["threshold"] is not None  # null: the model's
+            and segment["centreline_threshold"] >= segment["threshold"]):
         raise ValueError(f"invalid rootpipe configuration:\n  segment.centreline_threshold: "
                          f"{segment['centreline_threshold']} must be below segment.threshold "
                          f"({segment['threshold']}), or null to turn it off")

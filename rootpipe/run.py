@@ -325,15 +325,22 @@ def check_model(config: dict) -> None:
     a broken checkpoint is refused in one line before any image is tiled, not in every segment job.
     The train target's own model, not yet written, is left to it, and the shipped model, which the
     test suite loads, is not loaded again at every start (about 3 s: torch and the network)."""
-    from rootpipe.segmentation.checkpoint import load
-    from rootpipe.segmentation.segmenter import DEFAULT_CHECKPOINT, model_path
+    from rootpipe.segmentation.checkpoint import load, read_header
+    from rootpipe.segmentation.segmenter import DEFAULT_CHECKPOINT, model_path, model_threshold
 
-    path = model_path(config["segment"])
-    if path.exists() and path.resolve() != DEFAULT_CHECKPOINT.resolve():
-        try:
+    segment = config["segment"]
+    if segment["method"] != "unet":
+        return
+    path = model_path(segment)
+    if not path.exists():
+        return
+    try:
+        if path.resolve() != DEFAULT_CHECKPOINT.resolve():
             load(path)
-        except ValueError as exc:
-            raise ValueError(f"segment.checkpoint: {exc}") from None
+        # the header's threshold, where the config leaves it null, against centreline_threshold
+        model_threshold(segment, read_header(path))
+    except ValueError as exc:
+        raise ValueError(f"segment.checkpoint: {exc}") from None
 
 
 def _checked_results_dir(configfile: str | None, check_input: bool = True) -> tuple[Path, list[str], dict]:

@@ -50,6 +50,11 @@ def test_train_defaults_come_from_the_schema_and_the_config_then_the_flags(tmp_p
     assert settings["pairs"] == "from_config.csv"
     # --folder trains on the folder alone: the config's pairs do not join it
     assert cli._train_settings(_train_args("--config", str(config), "--folder", "f"))["pairs"] is None
+    # a boolean key is a --flag / --no-flag pair
+    assert cli._train_settings(_train_args("--pairs", "p.csv"))["pick_threshold"] is False
+    assert cli._train_settings(_train_args("--pairs", "p.csv", "--pick-threshold"))["pick_threshold"] is True
+    config.write_text("train:\n  pick_threshold: true\n")
+    assert cli._train_settings(_train_args("--config", str(config), "--no-pick-threshold"))["pick_threshold"] is False
 
 
 def test_a_train_flag_outside_the_schema_is_refused_by_the_schema(tmp_path, monkeypatch):

@@ -173,7 +173,8 @@ def test_the_checks_cache_truncated_is_rebuilt(tmp_path, capsys):
     assert len(pd.read_parquet(cache)) == 2  # written whole again
 
 
-def _checkpoint(path, header_text=None, model_kwargs=None, architecture="Unet", nan=False, shape_off=False):
+def _checkpoint(path, header_text=None, model_kwargs=None, architecture="Unet", nan=False, shape_off=False,
+                threshold=None):
     """A checkpoint of the shipped network with a header or weights changed as given."""
     import json
 
@@ -190,6 +191,8 @@ def _checkpoint(path, header_text=None, model_kwargs=None, architecture="Unet", 
     header["architecture"] = architecture
     if model_kwargs is not None:
         header["model_kwargs"] = model_kwargs
+    if threshold is not None:
+        header["threshold"] = threshold
     if nan:
         first = next(k for k, t in state.items() if t.is_floating_point())
         state[first] = torch.full_like(state[first], float("nan"))
@@ -206,6 +209,7 @@ def _checkpoint(path, header_text=None, model_kwargs=None, architecture="Unet", 
     ("wide", "outside 0-1024"),
     ("nan", "NaN or infinite"),
     ("shape", "do not fit"),
+    ("threshold", "threshold is 2, not a probability"),
 ])
 def test_a_hostile_checkpoint_is_refused_before_any_job_in_one_line(tmp_path, kind, message):
     from rootpipe.run import check_model
@@ -215,6 +219,8 @@ def test_a_hostile_checkpoint_is_refused_before_any_job_in_one_line(tmp_path, ki
         _checkpoint(path, header_text="[" * 100_000 + "]" * 100_000)
     elif kind == "create_model":
         _checkpoint(path, architecture="create_model")
+    elif kind == "threshold":
+        _checkpoint(path, threshold=2)
     elif kind == "wide":
         _checkpoint(path, model_kwargs={"decoder_channels": [8192, 8192, 8192, 8192, 8192]})
     else:
@@ -284,3 +290,13 @@ def test_transparent_animated_and_nan_images_are_rejected_saying_which(tmp_path)
     tifffile.imwrite(tmp_path / "nan.tif", values, photometric="rgb")
     with pytest.raises(UnreadableImage, match="^5 pixels are NaN"):
         read_image(tmp_path / "nan.tif")
+
+
+def test_a_centreline_threshold_above_the_checkpoints_own_is_refused_before_any_job(tmp_path):
+    from rootpipe.run import check_model
+
+    path = _checkpoint(tmp_path / "m.safetensors", threshold=0.7)
+    config = cfg.load({"segment": {"checkpoint": str(path), "centreline_threshold": 0.75}})
+    with pytest.raises(ValueError, match="below the checkpoint's own threshold"):
+        check_model(config)
+    check_model(cfg.load({"segment": {"checkpoint": str(path), "centreline_threshold": 0.65}}))

@@ -146,7 +146,7 @@ def test_the_grey_session_is_noted_from_the_models_masks_and_not_from_the_annota
     segmenter = Segmenter(settings, 2)
     lengths = {"predicted": [], "annotated": []}
     for rgb, labels in load_pairs(pairs):
-        mask = to_mask(segmenter(rgb), settings["threshold"], settings["min_object_area_px"])
+        mask = to_mask(segmenter(rgb), segmenter.settings["threshold"], settings["min_object_area_px"])
         lengths["predicted"].append(measure(mask.astype(bool))["total_length_mm"])
         lengths["annotated"].append(measure(labels == 1)["total_length_mm"])
     flagged = {}

@@ -226,3 +226,17 @@ def test_half_precision_checkpoints_keep_values_fp16_cannot_hold(tmp_path):
     assert again.running_var[0] == 1e5
     weights = [p for p in loaded.state_dict().values() if p.is_floating_point()]
     assert path.stat().st_size < 0.6 * sum(4 * p.numel() for p in weights)  # the rest still fp16
+
+
+def test_threshold_comes_from_the_config_else_the_checkpoint_else_half():
+    from rootpipe.segmentation.segmenter import model_threshold
+
+    assert model_threshold({"threshold": None}, {"threshold": 0.8}) == 0.8
+    assert model_threshold({"threshold": 0.6}, {"threshold": 0.8}) == 0.6
+    assert model_threshold({"threshold": None}, {}) == 0.5  # a checkpoint from before thresholds were picked
+    assert model_threshold({"threshold": None}, None) == 0.5  # the classical filter
+    with pytest.raises(ValueError, match="centreline_threshold 0.8 must be below the checkpoint's own threshold"):
+        model_threshold({"threshold": None, "centreline_threshold": 0.8}, {"threshold": 0.8})
+    cfg.load({"segment": {"centreline_threshold": 0.85}})  # null threshold: checked once the model is known
+    with pytest.raises(ValueError, match="centreline_threshold"):
+        cfg.load({"segment": {"threshold": 0.5, "centreline_threshold": 0.6}})

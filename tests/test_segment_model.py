@@ -98,3 +98,27 @@ def test_flip_tta_commutes_with_flips(model):
     flipped = tile[:, :, ::-1]
     assert np.abs(tta(flipped) - tta(tile)[:, :, ::-1]).max() < 1e-4
     assert np.abs(plain(flipped) - plain(tile)[:, :, ::-1]).max() > 1e-3  # without TTA it does not
+
+
+@pytest.mark.parametrize("truth_threshold", [0.6, 0.8])
+def test_pick_threshold_records_the_threshold_validation_scores_best(tmp_path, image, model, truth_threshold):
+    # Labels drawn at a known threshold from the model's own probabilities: that threshold alone
+    # reproduces them (F1 1), so the pick must be it, and the segmenter must then use it.
+    from rootpipe import config as cfg
+    from rootpipe.learn.train import pick_threshold
+    from rootpipe.segmentation.segmenter import Segmenter
+
+    net, header = model
+    probability = predict_tiled(image, TilePredictor(net, header, precision="fp32"), tile=256, overlap=32)
+    labels = (probability > truth_threshold).astype(np.uint8)
+    assert 0.001 < labels.mean() < 0.5
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(DEFAULT_CHECKPOINT.read_bytes())
+    written = pick_threshold(path, [(image, labels)], "cpu", 256)
+    assert written["threshold"] == truth_threshold == checkpoint.read_header(path)["threshold"]
+    by_threshold = written["scores"]["validation_f1_by_threshold"]
+    assert by_threshold[f"{truth_threshold:g}"] == 1.0 and min(by_threshold.values()) < 0.99
+    settings = cfg.load({"segment": {"checkpoint": str(path)}})["segment"]
+    assert settings["threshold"] is None  # the config leaves it to the checkpoint
+    assert Segmenter(settings).settings["threshold"] == truth_threshold
+    assert Segmenter({**settings, "threshold": 0.3}).settings["threshold"] == 0.3  # the config's wins

@@ -452,6 +452,16 @@ def test_report_shows_names_as_written_and_methods_tell_a_version_from_a_setting
     assert table["value"].str.contains(r"\(differing: threshold\)").any()
 
 
+def test_methods_give_the_threshold_the_checkpoint_chose_where_the_config_left_it_null():
+    from rootpipe.stages.report import methods
+
+    attrs = _segment_attrs(threshold=None)
+    attrs["resolved"]["threshold"] = 0.8  # what the segment stage used: the checkpoint's own
+    text, table = methods([attrs], {"pixel_size_mm": 0.05})
+    assert dict(zip(table["setting"], table["value"]))["root probability threshold"] == "0.8"
+    assert "probability above 0.8 were classed as root" in text
+
+
 def test_an_imaging_round_never_joins_two_sessions_of_one_series():
     from rootpipe.tracking.series import imaging_rounds
 

@@ -152,6 +152,18 @@ def test_training_with_the_skeleton_term_runs_and_records_it(tmp_path):
     train(pairs.iloc[:2], pairs.iloc[2:], out, epochs=1, steps_per_epoch=2, batch=2, tile=64, skeleton_weight=1.0,
           progress=False, model_kwargs={"decoder_channels": [32, 16, 16, 8, 8]})
     assert checkpoint.load(out)[1]["training"]["skeleton_weight"] == 1.0
+    assert "threshold" not in checkpoint.read_header(out)  # none picked unless asked
+
+
+def test_training_with_pick_threshold_records_a_threshold_its_validation_scored(tmp_path):
+    pairs = _stripe_pairs(tmp_path, seed=2)
+    out = tmp_path / "model.safetensors"
+    header = train(pairs.iloc[:2], pairs.iloc[2:], out, epochs=1, steps_per_epoch=2, batch=2, tile=64,
+                   progress=False, model_kwargs={"decoder_channels": [32, 16, 16, 8, 8]}, choose_threshold=True)
+    by_threshold = header["scores"]["validation_f1_by_threshold"]
+    assert header["threshold"] == checkpoint.read_header(out)["threshold"]
+    assert by_threshold[f"{header['threshold']:g}"] == max(by_threshold.values())
+    assert sorted(by_threshold) == ["0.5", "0.6", "0.7", "0.8", "0.9"]
 
 
 def test_full_augmentation_shows_some_tiles_in_grey():

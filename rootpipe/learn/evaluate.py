@@ -66,7 +66,7 @@ def evaluate(pairs: pd.DataFrame, settings: dict, threads: int = 1, rsml_width_p
                                                pairs["annotation_type"]),
                                            total=len(pairs), desc="evaluate", unit="img", disable=not progress):
         probability = segmenter(rgb)
-        mask = to_mask(probability, settings["threshold"], settings["min_object_area_px"],
+        mask = to_mask(probability, segmenter.settings["threshold"], settings["min_object_area_px"],
                        settings.get("centreline_threshold"), settings.get("max_object_width_px"))
         s = scores(mask, centreline_band(labels, centreline_band_px)
                    if centreline_band_px and kind == "rsml_centrelines" else labels)

@@ -75,6 +75,10 @@ def _root_pixel(flat_indices: np.ndarray, shape: tuple, rng: np.random.Generator
     return np.unravel_index(flat_indices[rng.integers(len(flat_indices))], shape)
 
 
+#: the mask thresholds ``--pick-threshold`` scores on the validation images
+PICK_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
+
+
 def validate(model, header: dict, data, device: str, tile: int, threshold: float = 0.5,
              groups=None) -> dict:
     """Pooled pixel scores of ``model`` on whole images, with the segment stage's tiled inference.
@@ -83,19 +87,55 @@ def validate(model, header: dict, data, device: str, tile: int, threshold: float
     pooled F1, so a generalist is ranked by its worst sets too, not by the largest one;
     ``f1_{group}`` beside it.
     """
+    return validate_thresholds(model, header, data, device, tile, (threshold,), groups)[threshold]
+
+
+def validate_thresholds(model, header: dict, data, device: str, tile: int, thresholds, groups=None) -> dict:
+    """:func:`validate` at each of ``thresholds`` from one pass of the network: {threshold: scores}."""
     from rootpipe.segmentation.tiling import predict_tiled
     from rootpipe.segmentation.unet import TilePredictor
 
     predictor = TilePredictor(model, header, device=device, precision="fp32")
-    counts = [scores(predict_tiled(rgb, predictor, tile=tile, overlap=tile // 8) > threshold, labels)
-              for rgb, labels in data]
+    counts = {t: [] for t in thresholds}
+    for rgb, labels in data:
+        probability = predict_tiled(rgb, predictor, tile=tile, overlap=tile // 8)
+        for t in thresholds:
+            counts[t].append(scores(probability > t, labels))
     model.train()
-    result = pool(counts)
-    if groups is not None and len(set(groups)) > 1:
-        per_group = {g: pool([c for c, h in zip(counts, groups) if h == g])["f1"] for g in dict.fromkeys(groups)}
-        result.update({f"f1_{g}": v for g, v in per_group.items()}, f1_pooled=result["f1"],
-                      f1=float(np.nanmean(list(per_group.values()))))
-    return result
+    results = {}
+    for t, found in counts.items():
+        result = pool(found)
+        if groups is not None and len(set(groups)) > 1:
+            per_group = {g: pool([c for c, h in zip(found, groups) if h == g])["f1"] for g in dict.fromkeys(groups)}
+            result.update({f"f1_{g}": v for g, v in per_group.items()}, f1_pooled=result["f1"],
+                          f1=float(np.nanmean(list(per_group.values()))))
+        results[t] = result
+    return results
+
+
+def pick_threshold(path: str | Path, data, device: str, tile: int, groups=None, half: bool = True) -> dict:
+    """Score the checkpoint at ``path`` at each of :data:`PICK_THRESHOLDS` and write the best into its header.
+
+    The segment stage uses a checkpoint's ``threshold`` where the config leaves ``segment.threshold``
+    null: how sure a network is at a root's edge depends on its training (a recipe that labels roots
+    thin draws probabilities that fall off sooner), so the threshold is chosen with the weights,
+    on the same validation images. Ties go to the lower threshold.
+
+    Returns
+    -------
+    dict
+        The checkpoint's new header.
+    """
+    from rootpipe.segmentation import checkpoint
+
+    model, header = checkpoint.load(path, device=device)
+    results = validate_thresholds(model, header, data, device, tile, PICK_THRESHOLDS, groups)
+    best = max(PICK_THRESHOLDS, key=lambda t: (results[t]["f1"], -t))
+    scores_ = dict(header.get("scores") or {})
+    scores_["validation_f1_by_threshold"] = {f"{t:g}": round(results[t]["f1"], 4) for t in PICK_THRESHOLDS}
+    header = {**header, "threshold": best, "scores": scores_}
+    checkpoint.save(model, path, header, half=half)
+    return header
 
 
 def check_settings(*, out, init, epochs, steps_per_epoch, batch, tile, root_fraction, augmentation,
@@ -154,7 +194,7 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
           augmentation: str = DEFAULTS["augmentation"], skeleton_weight: float = DEFAULTS["skeleton_weight"],
           progress: bool = True, notes: dict | None = None, bit_depth: int | None = None,
           centreline_band_px: int = DEFAULTS["centreline_band_px"], lab_fraction: float = DEFAULTS["lab_fraction"],
-          synthetic_share: float | None = DEFAULTS["synthetic_share"]) -> dict:
+          synthetic_share: float | None = DEFAULTS["synthetic_share"], choose_threshold: bool = False) -> dict:
     """Train and keep the best checkpoint (by validation F1) at ``out``.
 
     Parameters
@@ -172,6 +212,8 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
     lab_fraction : with ``augmentation="lab"``, the share of tiles given the lab jitter.
     synthetic_share : share of the draws from the ``synthetic`` dataset, when mixed with real
         sets (None: an equal share).
+    choose_threshold : then score the best checkpoint at several mask thresholds on the
+        validation images and record the best in its header (:func:`pick_threshold`).
 
     A ``dataset`` column in the pairs (several sets at once) samples the sets equally
     (:func:`sampling_weights`) and ranks epochs by the mean of their validation F1s.
@@ -297,4 +339,10 @@ def train(train_pairs: pd.DataFrame, val_pairs: pd.DataFrame, out: str | Path, *
     if best_header["scores"]["epoch"] == 0:
         print(f"train: warning: no epoch beat the --init model's validation F1 {best:.4f}, so {out} holds "
               "the --init model's weights; try a lower --lr or more training images", flush=True)
+    if choose_threshold and val_data:
+        best_header = pick_threshold(out, val_data, device, tile, val_groups, half)
+        print(f"train: mask threshold {best_header['threshold']} chosen on validation "
+              f"(F1 by threshold {best_header['scores']['validation_f1_by_threshold']})", flush=True)
+    elif choose_threshold:
+        print("train: warning: no validation images, so no mask threshold was chosen", flush=True)
     return best_header

@@ -40,7 +40,9 @@ def methods(segment_attrs: list[dict], config: dict, timecourse: bool = True) ->
     if not distinct:
         return "", pd.DataFrame(rows, columns=["setting", "value"])
     first = next(iter(distinct.values()))
-    s, model = first.get("settings") or {}, first.get("model")
+    s, model = dict(first.get("settings") or {}), first.get("model")
+    # threshold null: the checkpoint's own, recorded with what the stage resolved
+    s["threshold"] = (first.get("resolved") or {}).get("threshold", s.get("threshold"))
     if len(distinct) > 1:
         differ = sorted({k for a in distinct.values() for k, v in (a.get("settings") or {}).items()
                          if v != s.get(k)} | ({"model"} if len({(a.get("model") or {}).get("sha256")

@@ -75,6 +75,11 @@ def read_header(path: str | Path) -> dict:
     problem = network_problem(header)
     if problem:
         raise NotACheckpoint(f"{path}: {problem}")
+    threshold = header.get("threshold")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                  or not 0 < threshold < 1):
+        raise NotACheckpoint(f"{path} header's threshold is {str(threshold)[:40]}, not a probability between 0 and "
+                             "1; set segment.threshold in the config, or remove the key from the header")
     return header
 
 

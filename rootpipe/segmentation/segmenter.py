@@ -10,6 +10,8 @@ import numpy as np
 from rootpipe.segmentation.tiling import predict_rows, predict_tiled
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "models" / "default.safetensors"
+#: the mask threshold of a segmentation whose config and checkpoint name none (classical, older checkpoints)
+DEFAULT_THRESHOLD = 0.5
 
 
 def model_path(settings: dict) -> Path:
@@ -30,11 +32,34 @@ def resolved_settings(settings: dict) -> dict:
     return settings
 
 
+def model_threshold(settings: dict, header: dict | None) -> float:
+    """The mask threshold a segmentation uses: the config's, else the checkpoint's own, else 0.5.
+
+    A checkpoint's ``threshold`` is the one its validation images chose (``rootpipe train
+    --pick-threshold``): how sure a network is of a root's edge depends on how it was trained.
+
+    Raises
+    ------
+    ValueError
+        If ``centreline_threshold`` is not below the threshold found.
+    """
+    threshold = settings.get("threshold")
+    if threshold is None:
+        threshold = (header or {}).get("threshold", DEFAULT_THRESHOLD)
+    centreline = settings.get("centreline_threshold")
+    if centreline is not None and centreline >= threshold:
+        source = "the checkpoint's own threshold" if settings.get("threshold") is None else "segment.threshold"
+        raise ValueError(f"segment.centreline_threshold {centreline} must be below {source} ({threshold}): "
+                         "lower it, or null to turn it off")
+    return float(threshold)
+
+
 class Segmenter:
     """Probability maps from ``settings['method']``, whole images or streamed by rows.
 
     ``segmenter(rgb)`` maps (H, W, 3) uint8 to (H, W) float32 probabilities;
     :meth:`rows` streams an image (read by rows) band by band, for the U-Net.
+    ``segmenter.settings["threshold"]`` is the mask threshold (:func:`model_threshold`).
     """
 
     def __init__(self, settings: dict, threads: int = 1, predictor=None):
@@ -42,6 +67,7 @@ class Segmenter:
         method = settings["method"]
         self.streams = method == "unet"
         self.model = None  # what the checkpoint is, for the methods section (see checkpoint.describe)
+        header = None
         if method == "unet" and predictor is not None:
             # a stand-in for the network (benchmarks/segment.py --predictor null): the stage's own cost
             self.predictor, self.model = predictor, {"predictor": getattr(predictor, "name", repr(predictor))}
@@ -68,6 +94,7 @@ class Segmenter:
             self._whole = lambda rgb: predict_tiled(rgb, self.predictor, **self._tiling())
         else:
             raise ValueError(f"unknown segment.method {method!r}")
+        settings["threshold"] = model_threshold(settings, header)
 
     def _tiling(self) -> dict:
         s = self.settings

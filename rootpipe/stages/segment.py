@@ -60,6 +60,10 @@ def _write_mask(created, mask: np.ndarray, min_object_area_px: int, faint: np.nd
         array[y0:y0 + rows] = mask[y0:y0 + rows]
 
 
+#: settings the stage resolves on the machine and model it runs with, recorded beside the config's
+RESOLVED = ("batch_tiles", "precision", "device", "threshold")
+
+
 def run(images_store: str | Path, out_store: str | Path, settings: dict, threads: int = 1,
         progress: bool = False, band_px: int = BAND_PX, predictor=None) -> None:
     """Segment every image of a batch store into ``out_store`` (written atomically).
@@ -75,7 +79,7 @@ def run(images_store: str | Path, out_store: str | Path, settings: dict, threads
 
     images = zarr.open_group(images_store, mode="r")
     image_ids = list(images.attrs["rootpipe"]["images"])
-    threshold, min_area = settings["threshold"], settings["min_object_area_px"]
+    min_area = settings["min_object_area_px"]
     centreline, max_width = settings.get("centreline_threshold"), settings.get("max_object_width_px")
 
     # Two writers, each the only one of its arrays' shards: probabilities (created first, with the
@@ -84,12 +88,12 @@ def run(images_store: str | Path, out_store: str | Path, settings: dict, threads
         root = zarr.open_group(tmp, mode="w")
         segmenter = Segmenter(settings, threads, predictor)
         resolved = segmenter.settings
+        threshold = resolved["threshold"]  # the config's, else the checkpoint's own
         root.attrs["rootpipe"] = {"stage": "segment", "images": image_ids, "version": __version__,
                                   # source file names, for RSML (older tile stores lack them)
                                   "files": images.attrs["rootpipe"].get("files"),
                                   "settings": {k: settings[k] for k in sorted(settings)},
-                                  "resolved": {k: resolved[k] for k in ("batch_tiles", "precision", "device")
-                                               if k in resolved},
+                                  "resolved": {k: resolved[k] for k in RESOLVED if k in resolved},
                                   "model": segmenter.model}
         mark_collection(root, image_ids)
         layout = SegmentationLayout(root)
