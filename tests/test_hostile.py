@@ -296,7 +296,7 @@ def test_a_centreline_threshold_above_the_checkpoints_own_is_refused_before_any_
     from rootpipe.run import check_model
 
     path = _checkpoint(tmp_path / "m.safetensors", threshold=0.7)
-    config = cfg.load({"segment": {"checkpoint": str(path), "centreline_threshold": 0.75}})
+    config = cfg.load({"segment": {"checkpoint": str(path), "threshold": None, "centreline_threshold": 0.75}})
     with pytest.raises(ValueError, match="below the checkpoint's own threshold"):
         check_model(config)
-    check_model(cfg.load({"segment": {"checkpoint": str(path), "centreline_threshold": 0.65}}))
+    check_model(cfg.load({"segment": {"checkpoint": str(path), "threshold": None, "centreline_threshold": 0.65}}))

@@ -237,6 +237,6 @@ def test_threshold_comes_from_the_config_else_the_checkpoint_else_half():
     assert model_threshold({"threshold": None}, None) == 0.5  # the classical filter
     with pytest.raises(ValueError, match="centreline_threshold 0.8 must be below the checkpoint's own threshold"):
         model_threshold({"threshold": None, "centreline_threshold": 0.8}, {"threshold": 0.8})
-    cfg.load({"segment": {"centreline_threshold": 0.85}})  # null threshold: checked once the model is known
+    cfg.load({"segment": {"threshold": None, "centreline_threshold": 0.85}})  # checked once the model is known
     with pytest.raises(ValueError, match="centreline_threshold"):
         cfg.load({"segment": {"threshold": 0.5, "centreline_threshold": 0.6}})

@@ -118,7 +118,7 @@ def test_pick_threshold_records_the_threshold_validation_scores_best(tmp_path, i
     assert written["threshold"] == truth_threshold == checkpoint.read_header(path)["threshold"]
     by_threshold = written["scores"]["validation_f1_by_threshold"]
     assert by_threshold[f"{truth_threshold:g}"] == 1.0 and min(by_threshold.values()) < 0.99
-    settings = cfg.load({"segment": {"checkpoint": str(path)}})["segment"]
-    assert settings["threshold"] is None  # the config leaves it to the checkpoint
+    settings = cfg.load({"segment": {"checkpoint": str(path), "threshold": None}})["segment"]
+    assert cfg.load({})["segment"]["threshold"] == 0.5  # the default: campaigns made before keep their masks
     assert Segmenter(settings).settings["threshold"] == truth_threshold
     assert Segmenter({**settings, "threshold": 0.3}).settings["threshold"] == 0.3  # the config's wins
