@@ -535,15 +535,22 @@ def test_a_run_whose_checkpoint_is_the_train_output_trains_first(tmp_path):
     pairs = _tiny_pairs(tmp_path / "annotated")
     config = {"input_dir": "camp/images", "metadata_csv": "camp/metadata.csv", "results_dir": "results",
               "pixel_size_mm": 0.05,
-              "segment": {"checkpoint": "results/models/model.safetensors", "tile_px": 128, "overlap_px": 32},
-              "train": {"pairs": str(pairs), "epochs": 1, "steps": 1, "batch": 2, "tile_px": 64, "device": "cpu"}}
+              # the threshold the training picks on its validation image, carried by the checkpoint
+              "segment": {"checkpoint": "results/models/model.safetensors", "tile_px": 128, "overlap_px": 32,
+                          "threshold": None},
+              "train": {"pairs": str(pairs), "epochs": 1, "steps": 1, "batch": 2, "tile_px": 64, "device": "cpu",
+                        "pick_threshold": True}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     proc = rootpipe(tmp_path, "run", "--configfile", "config.yaml")
     log = proc.stdout + proc.stderr
     assert re.search(r"rule train:", log) and log.index("rule train:") < log.index("rule segment:")
     store = next((tmp_path / "results/segmentation").glob("*.zarr"))
-    assert zarr.open_group(store, mode="r").attrs["rootpipe"]["settings"]["checkpoint"] == \
-        "results/models/model.safetensors"
+    attrs = zarr.open_group(store, mode="r").attrs["rootpipe"]
+    assert attrs["settings"]["checkpoint"] == "results/models/model.safetensors"
+    from rootpipe.segmentation import checkpoint
+
+    picked = checkpoint.read_header(tmp_path / "results/models/model.safetensors")["threshold"]
+    assert attrs["settings"]["threshold"] is None and attrs["resolved"]["threshold"] == picked
     assert len(pd.read_parquet(tmp_path / "results/traits.parquet")) == 2
 
 

@@ -126,6 +126,9 @@ def train_args(wildcards):
         # only once set: a model trained before the key existed is not retrained for it
         "--bit-depth": config.get("bit_depth"),
     }
+    # a switch, only once on: a model trained before the key existed is not retrained for it
+    switches = ["--pick-threshold"] if TRAIN["pick_threshold"] else []
     return " ".join(
-        f"{k} {shlex.quote(str(v))}" for k, v in flags.items() if v is not None
+        [f"{k} {shlex.quote(str(v))}" for k, v in flags.items() if v is not None]
+        + switches
     )
