@@ -41,7 +41,7 @@ try:
     from rootpipe.io.stores import read_image_level
     from rootpipe.segmentation import checkpoint
     from rootpipe.segmentation import unet as unet_module
-    from rootpipe.segmentation.segmenter import DEFAULT_CHECKPOINT, resolved_settings, to_mask
+    from rootpipe.segmentation.segmenter import DEFAULT_CHECKPOINT, model_threshold, resolved_settings, to_mask
     from rootpipe.segmentation.tiling import predict_tiled, tile_starts
     from rootpipe.segmentation.unet import TilePredictor, pick_device
     from rootpipe.stages.segment import run as segment_batch
@@ -52,6 +52,9 @@ except ImportError:  # a rootpipe from before the packages by concern, for side-
     from rootpipe.segment.tiling import predict_tiled, tile_starts
     from rootpipe.segment.unet import TilePredictor, pick_device
     from rootpipe.tile import read_image_level, tile_batch
+
+    def model_threshold(settings, header):  # before checkpoints carried a threshold: the config's
+        return settings["threshold"]
 
 
 class NullPredictor:
@@ -160,8 +163,7 @@ def main() -> None:
         device = pick_device(settings["device"])
         model, header = checkpoint.load(a.checkpoint, device=device)
         fast = TilePredictor(model, header, device=device, precision=settings["precision"])
-        # null in the config: the checkpoint's own threshold, as the stage resolves it
-        threshold = settings["threshold"] if settings.get("threshold") is not None else header.get("threshold", 0.5)
+        threshold = model_threshold(settings, header)  # as the stage resolves it
         all_tiles = [t for im in images for t in tiles_of(im, tile, overlap)]
         fast(np.stack(all_tiles[:batch]))  # warm-up
         # Model only and end to end in turn, --repeats times, medians: on a shared machine the
