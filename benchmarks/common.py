@@ -38,7 +38,8 @@ def replace_section(doc: Path, begin: str, end: str, body: str) -> None:
     print(f"wrote {doc}")
 
 
-def score_setting(probabilities: list, labels: list, annotated_px: list, **mask_settings) -> dict:
+def score_setting(probabilities: list, labels: list, annotated_px: list, border_px: int = 0,
+                  **mask_settings) -> dict:
     """Pooled pixel scores and length agreement of one mask setting, as ``rootpipe evaluate`` scores.
 
     Parameters
@@ -46,6 +47,8 @@ def score_setting(probabilities: list, labels: list, annotated_px: list, **mask_
     probabilities : (H, W) root probability per image (cast to float32 for thresholding).
     labels : (H, W) annotation per image (1 root, 0 background, 255 unlabelled).
     annotated_px : each annotation's root length (px), measured once by the caller.
+    border_px : pixels along every edge left out of the predicted length, as the config's
+        ``border_px`` (the caller leaves them out of ``annotated_px`` too).
     mask_settings : keyword arguments of :func:`rootpipe.segmentation.segmenter.to_mask`.
     """
     import numpy as np
@@ -53,13 +56,13 @@ def score_setting(probabilities: list, labels: list, annotated_px: list, **mask_
     from rootpipe.learn.evaluate import length_agreement
     from rootpipe.learn.metrics import pool, scores
     from rootpipe.segmentation.segmenter import to_mask
-    from rootpipe.traits import measure
+    from rootpipe.traits import clear_border, measure
 
     counts, predicted = [], []
     for p, lab in zip(probabilities, labels):
         mask = to_mask(np.asarray(p, np.float32), **mask_settings)
         counts.append(scores(mask, lab))
-        predicted.append(measure(mask)["total_length_mm"])
+        predicted.append(measure(clear_border(mask, border_px))["total_length_mm"])
     pooled, lengths = pool(counts), length_agreement(predicted, annotated_px)
     return {"F1": pooled["f1"], "precision": pooled["precision"], "recall": pooled["recall"],
             "length r²": lengths["length_r2"], "length slope": lengths["length_slope"],

@@ -3,47 +3,86 @@
 Run by hand::
 
     python benchmarks/input_scale.py --data ../shared/data --dataset segroot_soybean --scales 1,1.5,2,2.5,3
+    python benchmarks/input_scale.py --data ../shared/data --dataset tillmore_barley --splits heldout,test \\
+        --scales 1,1.5,2,2.5,3,4 --thresholds 0.5,0.7,0.9 --border-px 40
 
-For each split and factor: pooled pixel F1, precision and recall, and per-image root length r²,
-slope and R² about the 1:1 line, as ``rootpipe evaluate`` scores them (the config's threshold and
-speck removal). Writes a markdown table to stdout.
+Each image's probabilities are computed once per factor (kept as float16, so a few pixels at the
+threshold can differ from ``rootpipe evaluate``'s); every threshold is then made into a mask by
+``to_mask`` and scored as ``rootpipe evaluate`` scores: pooled pixel F1, precision and recall, and
+per-image root length r², slope and R² about the 1:1 line (specks < 60 px removed). ``heldout``
+names the images of a set without a validation split that training holds out to validate it
+(every 8th series of its ``train`` split; :func:`rootpipe.learn.pairs.held_out_rows`). RSML
+centre-lines (TILLMore) leave the 6 px beside each stroke out of the pixel scores, as
+``benchmarks/models.py`` does; ``--border-px`` leaves the edges out of both lengths. Per split,
+``*`` marks the highest length r² whose slope lies within 0.9-1.1. Writes a markdown table to stdout.
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from common import score_setting  # benchmarks/common.py, beside this script
+from tqdm import tqdm
 
 from rootpipe import config as cfg
-from rootpipe.learn.annotations import read_pairs
-from rootpipe.learn.evaluate import evaluate
+from rootpipe.learn.annotations import load_pairs, read_pairs
+from rootpipe.learn.metrics import centreline_band
+from rootpipe.learn.pairs import held_out_rows
+from rootpipe.segmentation.segmenter import Segmenter
+from rootpipe.traits import clear_border, measure
+
+#: as benchmarks/models.py: pixels beside RSML centre-line strokes left out of the pixel scores
+CENTRELINE_BAND_PX = 6
+
+
+def split_pairs(pairs_csv: Path, split: str, dataset: str) -> pd.DataFrame:
+    if split == "heldout":
+        return held_out_rows(read_pairs(pairs_csv, "train", dataset))
+    return read_pairs(pairs_csv, split, dataset)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, required=True, help="folder with pairs.csv")
     ap.add_argument("--dataset", default="segroot_soybean")
-    ap.add_argument("--splits", default="val,test")
+    ap.add_argument("--splits", default="val,test", help="splits of pairs.csv, or heldout")
     ap.add_argument("--scales", default="1,1.5,2,2.5,3")
+    ap.add_argument("--thresholds", default="0.5")
+    ap.add_argument("--border-px", type=int, default=0, help="edge left out of both lengths (px)")
     ap.add_argument("--checkpoint", default=None, help="default: the shipped model")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    rows = []
+    thresholds = [float(t) for t in a.thresholds.split(",")]
+    tables = []
     for split in a.splits.split(","):
-        pairs = read_pairs(a.data / "pairs.csv", split, a.dataset)
+        pairs = split_pairs(a.data / "pairs.csv", split, a.dataset)
+        labels, annotated = [], []
+        for (_, lab), kind in zip(load_pairs(pairs), pairs["annotation_type"]):
+            annotated.append(measure(clear_border(lab == 1, a.border_px))["total_length_mm"])
+            labels.append(centreline_band(lab, CENTRELINE_BAND_PX) if kind == "rsml_centrelines" else lab)
         for scale in (float(s) for s in a.scales.split(",")):
             settings = cfg.load({"segment": {"checkpoint": a.checkpoint, "input_scale": scale}})["segment"]
+            segmenter = Segmenter(settings, a.threads)
             start = time.perf_counter()
-            _, s = evaluate(pairs, settings, threads=a.threads, progress=False)
-            rows.append({"split": split, "n": s["n_images"], "input_scale": scale, "F1": s["pooled_f1"],
-                         "precision": s["pooled_precision"], "recall": s["pooled_recall"],
-                         "length r²": s["length_r2"], "length slope": s["length_slope"],
-                         "length R² about 1:1": s["length_r2_identity"],
-                         "seconds": time.perf_counter() - start})
-            print(rows[-1], flush=True)
-    print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3f"))
+            probabilities = [segmenter(rgb).astype(np.float16)  # half the memory of a split
+                             for rgb, _ in tqdm(load_pairs(pairs), total=len(pairs), unit="img",
+                                                desc=f"{split} at {scale:g}")]
+            seconds = time.perf_counter() - start
+            for threshold in thresholds:
+                tables.append({"split": split, "n": len(pairs), "input_scale": scale, "threshold": threshold,
+                               **score_setting(probabilities, labels, annotated, border_px=a.border_px,
+                                               threshold=threshold, min_object_area_px=60),
+                               "seconds": seconds})
+                print(tables[-1], flush=True)
+    out = pd.DataFrame(tables)
+    fair = out["length slope"].between(0.9, 1.1)
+    best = out[fair].groupby("split")["length r²"].transform("max")
+    out["best"] = np.where(fair & (out["length r²"] == best.reindex(out.index)), "*", "")
+    print(out.to_markdown(index=False, floatfmt=".3f"))
 
 
 if __name__ == "__main__":

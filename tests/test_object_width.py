@@ -22,3 +22,22 @@ def test_width_limit_removes_the_glare_and_keeps_the_roots():
     assert row.loc[8.0, "F1"] == 1.0  # the band is gone, the roots stay
     assert abs(row.loc[8.0, "length slope"] - 1) < 0.02 and row.loc["off", "length slope"] > 1.3
     assert row.loc[3.0, "recall"] == 0.0  # a limit below the roots' width removes them too
+
+
+def test_border_px_leaves_the_edge_out_of_the_predicted_length():
+    from rootpipe.traits import measure
+
+    common = load_benchmark("common")
+    images = []
+    for n in (40, 60, 80):  # one root per image, of another length each, and a rim the model marks
+        labels = np.zeros((100, 100), np.uint8)
+        labels[50:54, 10:10 + n] = 1
+        p = np.where(labels == 1, 0.95, 0.0).astype(np.float32)
+        p[:, 0:4] = 0.9
+        images.append((p, labels))
+    probabilities, labels = [p for p, _ in images], [lab for _, lab in images]
+    lengths = [measure(lab == 1)["total_length_mm"] for lab in labels]
+    kept = common.score_setting(probabilities, labels, lengths, threshold=0.5)
+    cleared = common.score_setting(probabilities, labels, lengths, border_px=8, threshold=0.5)
+    assert kept["length slope"] > 1.5  # the 100 px rim counted
+    assert abs(cleared["length slope"] - 1) < 0.05 and cleared["length r²"] > 0.99

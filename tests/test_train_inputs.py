@@ -372,3 +372,12 @@ def test_evaluate_leaves_the_border_out_of_both_lengths(tmp_path):
     assert main(["evaluate", "--pairs", str(csv), "--method", "classical", "--config", '{"border_px": 10}',
                  "--out", str(out), "--quiet"]) == 0
     assert pd.read_csv(out)["annotated_length_px"].to_numpy() == pytest.approx(inner["annotated_length_px"])
+
+
+def test_a_set_without_validation_split_holds_out_whole_series():
+    from rootpipe.learn.pairs import held_out_rows
+
+    rows = pd.DataFrame({"series": [f"s{i:02d}" for i in range(17) for _ in range(2)], "image": range(34)})
+    held = held_out_rows(rows)
+    assert sorted(held["series"].unique()) == ["s00", "s08", "s16"]  # every 8th series, by name
+    assert len(held) == 6  # both images of each: no series is split between training and validation

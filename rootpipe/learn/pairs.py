@@ -43,6 +43,13 @@ def training_pairs(settings: dict, folder: str | None = None, synthetic: str | N
     return train, val, " + ".join(notes)
 
 
+def held_out_rows(train_rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of every 8th series (sorted by name): what training holds out to validate a set
+    that has no validation split, and so what a benchmark may choose that set's settings on."""
+    series = sorted(train_rows["series"].astype(str).unique())[::8]
+    return train_rows[train_rows["series"].astype(str).isin(series)]
+
+
 def _csv_pairs(settings: dict) -> tuple[dict, str]:
     """Rows of the pairs CSV per split, dataset by dataset, and the note naming them."""
     tables = {"train": [], "val": []}
@@ -52,13 +59,12 @@ def _csv_pairs(settings: dict) -> tuple[dict, str]:
         train_rows = read_pairs(settings["pairs"], train_split, dataset)
         val_rows = read_pairs(settings["pairs"], val_split, dataset, allow_empty=True)
         if val_rows.empty and len(datasets) > 1 and "series" in train_rows:
-            # a set without a validation split (TILLMore) still counts in the epoch ranking:
-            # every 8th of its series is held out of training for it
-            series = sorted(train_rows["series"].astype(str).unique())[::8]
-            val_rows = train_rows[train_rows["series"].astype(str).isin(series)]
+            # a set without a validation split (TILLMore) still counts in the epoch ranking
+            val_rows = held_out_rows(train_rows)
             train_rows = train_rows.drop(val_rows.index)
             print(f"train: {dataset} has no {val_split!r} split; {len(val_rows)} image(s) of "
-                  f"{len(series)} series of its {train_split!r} split validate instead", file=sys.stderr)
+                  f"{val_rows['series'].nunique()} series of its {train_split!r} split validate instead",
+                  file=sys.stderr)
         tables["train"].append(train_rows)
         tables["val"].append(val_rows)
     # the file's name, not its path: the header is shown in reports
