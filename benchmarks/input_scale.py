@@ -19,7 +19,6 @@ centre-lines (TILLMore) leave the 6 px beside each stroke out of the pixel score
 from __future__ import annotations
 
 import argparse
-import itertools
 import time
 from pathlib import Path
 
