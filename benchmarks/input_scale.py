@@ -39,6 +39,7 @@ CENTRELINE_BAND_PX = 6
 
 
 def split_pairs(pairs_csv: Path, split: str, dataset: str) -> pd.DataFrame:
+    """The pairs of one split of ``dataset``; ``heldout``: the train split's series training holds out."""
     if split == "heldout":
         return held_out_rows(read_pairs(pairs_csv, "train", dataset))
     return read_pairs(pairs_csv, split, dataset)
