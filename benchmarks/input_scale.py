@@ -4,12 +4,13 @@ Run by hand::
 
     python benchmarks/input_scale.py --data ../shared/data --dataset segroot_soybean --scales 1,1.5,2,2.5,3
     python benchmarks/input_scale.py --data ../shared/data --dataset tillmore_barley --splits heldout,test \\
-        --scales 1,1.5,2,2.5,3,4 --thresholds 0.5,0.7,0.9 --border-px 40
+        --scales 1,1.5,2,2.5,3,4 --thresholds 0.5,0.7,0.9 --border-px 40 --tta off,on
 
 Each image's probabilities are computed once per factor (kept as float16, so a few pixels at the
 threshold can differ from ``rootpipe evaluate``'s); every threshold is then made into a mask by
 ``to_mask`` and scored as ``rootpipe evaluate`` scores: pooled pixel F1, precision and recall, and
-per-image root length r², slope and R² about the 1:1 line (specks < 60 px removed). ``heldout``
+per-image root length r², slope and R² about the 1:1 line (specks < 60 px removed). ``--tta on``
+adds flip test-time augmentation (``segment.tta``: four flips averaged, 4x the time). ``heldout``
 names the images of a set without a validation split that training holds out to validate it
 (every 8th series of its ``train`` split; :func:`rootpipe.learn.pairs.held_out_rows`). RSML
 centre-lines (TILLMore) leave the 6 px beside each stroke out of the pixel scores, as
@@ -19,6 +20,7 @@ centre-lines (TILLMore) leave the 6 px beside each stroke out of the pixel score
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from pathlib import Path
 
@@ -53,9 +55,12 @@ def main() -> None:
     ap.add_argument("--scales", default="1,1.5,2,2.5,3")
     ap.add_argument("--thresholds", default="0.5")
     ap.add_argument("--border-px", type=int, default=0, help="edge left out of both lengths (px)")
+    ap.add_argument("--tta", default="off", help="off, on or off,on: flip test-time augmentation")
     ap.add_argument("--checkpoint", default=None, help="default: the shipped model")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
+    if set(a.tta.split(",")) - {"off", "on"}:
+        ap.error(f"--tta takes off, on or off,on, not {a.tta!r}")
     thresholds = [float(t) for t in a.thresholds.split(",")]
     tables = []
     for split in a.splits.split(","):
@@ -64,16 +69,18 @@ def main() -> None:
         for (_, lab), kind in zip(load_pairs(pairs), pairs["annotation_type"]):
             annotated.append(measure(clear_border(lab == 1, a.border_px))["total_length_mm"])
             labels.append(centreline_band(lab, CENTRELINE_BAND_PX) if kind == "rsml_centrelines" else lab)
-        for scale in (float(s) for s in a.scales.split(",")):
-            settings = cfg.load({"segment": {"checkpoint": a.checkpoint, "input_scale": scale}})["segment"]
+        for tta, scale in itertools.product(a.tta.split(","), (float(s) for s in a.scales.split(","))):
+            settings = cfg.load({"segment": {"checkpoint": a.checkpoint, "input_scale": scale,
+                                             "tta": tta == "on"}})["segment"]
             segmenter = Segmenter(settings, a.threads)
             start = time.perf_counter()
             probabilities = [segmenter(rgb).astype(np.float16)  # half the memory of a split
                              for rgb, _ in tqdm(load_pairs(pairs), total=len(pairs), unit="img",
-                                                desc=f"{split} at {scale:g}")]
+                                                desc=f"{split} at {scale:g}, tta {tta}")]
             seconds = time.perf_counter() - start
             for threshold in thresholds:
-                tables.append({"split": split, "n": len(pairs), "input_scale": scale, "threshold": threshold,
+                tables.append({"split": split, "n": len(pairs), "tta": tta, "input_scale": scale,
+                               "threshold": threshold,
                                **score_setting(probabilities, labels, annotated, border_px=a.border_px,
                                                threshold=threshold, min_object_area_px=60),
                                "seconds": seconds})

@@ -118,3 +118,22 @@ def test_streamed_rows_match_the_whole_image_with_input_scale():
         streamed[y0:y0 + len(band)] = band
     assert np.abs(streamed - whole).max() < 1e-5
     assert whole[121].mean() > 0.9 > whole[60].mean()  # the dark band came through, in place
+
+
+class Shifted(Darkness):
+    """Like Darkness, but its output lies 3 px to the right: a network that does not commute with flips."""
+
+    def forward(self, x):
+        return torch.roll(super().forward(x), 3, dims=-1)
+
+
+def test_flip_tta_at_an_input_scale_commutes_with_flips():
+    # segment.tta with segment.input_scale (TILLMore's campaign setting): each flip is resampled and
+    # brought back, so predicting a flipped tile is flipping the prediction, at the tile's own size.
+    tile = bar_tile()
+    flipped = tile[:, :, ::-1]
+    tta = TilePredictor(Shifted(), HEADER, precision="fp32", tta=True, input_scale=2.5)
+    plain = TilePredictor(Shifted(), HEADER, precision="fp32", input_scale=2.5)
+    assert tta(tile).shape == (1, 96, 160)
+    assert np.abs(tta(flipped) - tta(tile)[:, :, ::-1]).max() < 1e-4
+    assert np.abs(plain(flipped) - plain(tile)[:, :, ::-1]).max() > 0.1  # without TTA it does not
