@@ -128,7 +128,7 @@ class Shifted(Darkness):
 
 
 def test_flip_tta_at_an_input_scale_commutes_with_flips():
-    # segment.tta with segment.input_scale (TILLMore's campaign setting): each flip is resampled and
+    # segment.tta with segment.input_scale (what TILLMore's held-out photos pick): each flip is resampled and
     # brought back, so predicting a flipped tile is flipping the prediction, at the tile's own size.
     tile = bar_tile()
     flipped = tile[:, :, ::-1]
