@@ -11,6 +11,17 @@ def rng():
     return np.random.default_rng(0)
 
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Figures a test draws and does not save are closed after it (pyplot keeps every open one)."""
+    yield
+    import sys
+
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        plt.close("all")
+
+
 def load_benchmark(name: str):
     """The module of ``benchmarks/{name}.py``, imported as a script runs (its folder on sys.path)."""
     import importlib.util
