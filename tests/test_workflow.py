@@ -569,11 +569,14 @@ def test_results_are_run_from_one_folder(tmp_path, monkeypatch):
     assert problem and str(tmp_path / "a") in problem and WORKDIR_MARKER in problem
 
 
+# The marker is written inside the try and renamed into place: a SIGINT sent as soon as the test
+# sees it must land where it is handled, and the pid must be whole when read.
 FAKE_SNAKEMAKE = """
 import os, sys, time
 from pathlib import Path
-Path("snakemake-started").write_text(str(os.getpid()))
 try:
+    Path("snakemake-started.tmp").write_text(str(os.getpid()))
+    os.replace("snakemake-started.tmp", "snakemake-started")
     time.sleep(60)
 except KeyboardInterrupt:  # what Snakemake does on Ctrl-C: cancel its jobs, then exit
     Path("snakemake-got-sigint").write_text("yes")
