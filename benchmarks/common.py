@@ -39,7 +39,7 @@ def replace_section(doc: Path, begin: str, end: str, body: str) -> None:
 
 
 def score_setting(probabilities: list, labels: list, annotated_px: list, border_px: int = 0,
-                  **mask_settings) -> dict:
+                  with_lengths: bool = False, **mask_settings) -> dict:
     """Pooled pixel scores and length agreement of one mask setting, as ``rootpipe evaluate`` scores.
 
     Parameters
@@ -49,6 +49,7 @@ def score_setting(probabilities: list, labels: list, annotated_px: list, border_
     annotated_px : each annotation's root length (px), measured once by the caller.
     border_px : pixels along every edge left out of the predicted length, as the config's
         ``border_px`` (the caller leaves them out of ``annotated_px`` too).
+    with_lengths : also return each image's predicted length (px) as ``predicted_px``.
     mask_settings : keyword arguments of :func:`rootpipe.segmentation.segmenter.to_mask`.
     """
     import numpy as np
@@ -64,6 +65,48 @@ def score_setting(probabilities: list, labels: list, annotated_px: list, border_
         counts.append(scores(mask, lab))
         predicted.append(measure(clear_border(mask, border_px))["total_length_mm"])
     pooled, lengths = pool(counts), length_agreement(predicted, annotated_px)
-    return {"F1": pooled["f1"], "precision": pooled["precision"], "recall": pooled["recall"],
-            "length r²": lengths["length_r2"], "length slope": lengths["length_slope"],
-            "length R² about 1:1": lengths["length_r2_identity"]}
+    row = {"F1": pooled["f1"], "precision": pooled["precision"], "recall": pooled["recall"],
+           "length r²": lengths["length_r2"], "length slope": lengths["length_slope"],
+           "length R² about 1:1": lengths["length_r2_identity"]}
+    return {**row, "predicted_px": np.array(predicted)} if with_lengths else row
+
+
+def validation_pick(r2, slope) -> int | None:
+    """Position of the setting validation's rule picks, or None: the highest length r² whose slope
+    lies within 0.9-1.1 (a length measured 10 % off is not chosen for how well it ranks images)."""
+    import numpy as np
+
+    r2, slope = np.asarray(r2, float), np.asarray(slope, float)
+    fair = np.flatnonzero((slope >= 0.9) & (slope <= 1.1) & ~np.isnan(r2))
+    return int(fair[np.argmax(r2[fair])]) if len(fair) else None
+
+
+def bootstrap_picks(predicted_px: dict, annotated_px, draws: int = 2000, seed: int = 0) -> dict:
+    """How often validation's rule picks each setting when its images are drawn again with replacement.
+
+    Parameters
+    ----------
+    predicted_px : setting -> each image's predicted length (px), in the order of ``annotated_px``.
+    annotated_px : each image's annotated length (px).
+    draws : bootstrap draws; seed : of the draws, so a run repeats.
+
+    Returns
+    -------
+    setting -> share of the draws (0-1) in which it is picked; ``None`` for draws where no setting's
+    slope lies within 0.9-1.1. Sorted, most often picked first.
+    """
+    import numpy as np
+
+    from rootpipe.learn.evaluate import length_agreement
+
+    settings = list(predicted_px)
+    lengths = np.array([predicted_px[k] for k in settings], float)
+    annotated = np.asarray(annotated_px, float)
+    rng, wins = np.random.default_rng(seed), {}
+    for _ in range(draws):
+        drawn = rng.integers(0, len(annotated), len(annotated))
+        scored = [length_agreement(p[drawn], annotated[drawn]) for p in lengths]
+        pick = validation_pick([s["length_r2"] for s in scored], [s["length_slope"] for s in scored])
+        key = None if pick is None else settings[pick]
+        wins[key] = wins.get(key, 0) + 1
+    return {k: n / draws for k, n in sorted(wins.items(), key=lambda kv: -kv[1])}

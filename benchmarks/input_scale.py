@@ -4,7 +4,7 @@ Run by hand::
 
     python benchmarks/input_scale.py --data ../shared/data --dataset segroot_soybean --scales 1,1.5,2,2.5,3
     python benchmarks/input_scale.py --data ../shared/data --dataset tillmore_barley --splits heldout,test \\
-        --scales 1,1.5,2,2.5,3,4 --thresholds 0.5,0.7,0.9 --border-px 40 --tta off,on
+        --scales 1,1.5,2,2.5,3,4 --thresholds 0.5,0.7,0.9 --border-px 40 --tta off,on --bootstrap 2000
 
 Each image's probabilities are computed once per factor (kept as float16, so a few pixels at the
 threshold can differ from ``rootpipe evaluate``'s); every threshold is then made into a mask by
@@ -15,7 +15,9 @@ names the images of a set without a validation split that training holds out to 
 (every 8th series of its ``train`` split; :func:`rootpipe.learn.pairs.held_out_rows`). RSML
 centre-lines (TILLMore) leave the 6 px beside each stroke out of the pixel scores, as
 ``benchmarks/models.py`` does; ``--border-px`` leaves the edges out of both lengths. Per split,
-``*`` marks the highest length r² whose slope lies within 0.9-1.1. Writes a markdown table to stdout.
+``*`` marks the setting validation's rule picks: the highest length r² whose slope lies within 0.9-1.1.
+``--bootstrap N`` then draws each split's images again with replacement N times and gives how often the
+rule picks each setting: how firmly a few validation images choose. Writes markdown tables to stdout.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import score_setting  # benchmarks/common.py, beside this script
+from common import bootstrap_picks, score_setting, validation_pick  # benchmarks/common.py, beside this script
 from tqdm import tqdm
 
 from rootpipe import config as cfg
@@ -58,11 +60,13 @@ def main() -> None:
     ap.add_argument("--tta", default="off", help="off, on or off,on: flip test-time augmentation")
     ap.add_argument("--checkpoint", default=None, help="default: the shipped model")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                    help="draws of each split's images for the share of picks per setting (0: none)")
     a = ap.parse_args()
     if set(a.tta.split(",")) - {"off", "on"}:
         ap.error(f"--tta takes off, on or off,on, not {a.tta!r}")
     thresholds = [float(t) for t in a.thresholds.split(",")]
-    tables = []
+    tables, predicted = [], {}
     for split in a.splits.split(","):
         pairs = split_pairs(a.data / "pairs.csv", split, a.dataset)
         labels, annotated = [], []
@@ -79,16 +83,24 @@ def main() -> None:
                                                 desc=f"{split} at {scale:g}, tta {tta}")]
             seconds = time.perf_counter() - start
             for threshold in thresholds:
+                row = score_setting(probabilities, labels, annotated, border_px=a.border_px, with_lengths=True,
+                                    threshold=threshold, min_object_area_px=60)
+                predicted.setdefault(split, {})[(tta, scale, threshold)] = row.pop("predicted_px")
                 tables.append({"split": split, "n": len(pairs), "tta": tta, "input_scale": scale,
-                               "threshold": threshold,
-                               **score_setting(probabilities, labels, annotated, border_px=a.border_px,
-                                               threshold=threshold, min_object_area_px=60),
-                               "seconds": seconds})
+                               "threshold": threshold, **row, "seconds": seconds})
                 print(tables[-1], flush=True)
+        if a.bootstrap:
+            shares = bootstrap_picks(predicted[split], annotated, draws=a.bootstrap)
+            print(pd.DataFrame([{"split": split, "tta": k[0], "input_scale": k[1], "threshold": k[2],
+                                 "share of draws": v} if k else
+                                {"split": split, "tta": "(no slope within 0.9-1.1)", "share of draws": v}
+                                for k, v in shares.items()]).to_markdown(index=False, floatfmt=".3f"))
     out = pd.DataFrame(tables)
-    fair = out["length slope"].between(0.9, 1.1)
-    best = out[fair].groupby("split")["length r²"].transform("max")
-    out["best"] = np.where(fair & (out["length r²"] == best.reindex(out.index)), "*", "")
+    out["best"] = ""
+    for _, rows in out.groupby("split", sort=False):
+        pick = validation_pick(rows["length r²"], rows["length slope"])
+        if pick is not None:
+            out.loc[rows.index[pick], "best"] = "*"
     print(out.to_markdown(index=False, floatfmt=".3f"))
 
 

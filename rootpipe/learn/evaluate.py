@@ -23,7 +23,8 @@ def length_agreement(predicted: np.ndarray, annotated: np.ndarray) -> dict:
         return {"length_r2": float("nan"), "length_r2_identity": float("nan"), "length_slope": float("nan")}
     slope, intercept = np.polyfit(annotated, predicted, 1)
     fitted = slope * annotated + intercept
-    r2 = 1 - np.sum((predicted - fitted) ** 2) / np.sum((predicted - predicted.mean()) ** 2)
+    spread = np.sum((predicted - predicted.mean()) ** 2)  # 0 where every length is alike: r² undefined
+    r2 = 1 - np.sum((predicted - fitted) ** 2) / spread if spread > 0 else float("nan")
     identity = 1 - np.sum((predicted - annotated) ** 2) / np.sum((annotated - annotated.mean()) ** 2)
     return {"length_r2": float(r2), "length_r2_identity": float(identity),
             "length_slope": float(np.sum(annotated * predicted) / np.sum(annotated**2))}
